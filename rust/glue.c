@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C glue for rustaufs: out-of-line copies of static inline functions and macros
+ * that Rust cannot call directly. Each is a single call; logic belongs in Rust.
+ */
+#include "vfs/helper.h"
+
+struct dentry *rustaufs_dget(struct dentry *dentry) { return dget(dentry); }
+bool rustaufs_d_is_dir(const struct dentry *dentry) { return d_is_dir(dentry); }
+bool rustaufs_d_is_negative(const struct dentry *dentry) { return d_is_negative(dentry); }
+bool rustaufs_d_is_symlink(const struct dentry *dentry) { return d_is_symlink(dentry); }
+bool rustaufs_d_unhashed(const struct dentry *dentry) { return d_unhashed(dentry); }
+struct inode *rustaufs_d_inode(const struct dentry *dentry) { return d_inode(dentry); }
+struct mnt_idmap *rustaufs_mnt_idmap(const struct vfsmount *mnt) { return mnt_idmap(mnt); }
+const struct cred *rustaufs_get_cred(const struct cred *cred) { return get_cred(cred); }
+void rustaufs_put_cred(const struct cred *cred) { put_cred(cred); }
+const struct cred *rustaufs_current_cred(void) { return current_cred(); }
+loff_t rustaufs_i_size_read(const struct inode *inode) { return i_size_read(inode); }
+struct file *rustaufs_get_file(struct file *file) { return get_file(file); }
+struct inode *rustaufs_file_inode(const struct file *file) { return file_inode(file); }
+
+struct dentry *rustaufs_lookup_noperm_unlocked(const char *name, unsigned int len,
+					       struct dentry *base)
+{
+	return lookup_noperm_unlocked(&QSTR_LEN(name, len), base);
+}
+
+void rustaufs_inode_lock_shared(struct inode *inode) { inode_lock_shared(inode); }
+void rustaufs_inode_unlock_shared(struct inode *inode) { inode_unlock_shared(inode); }
+void rustaufs_touch_atime(struct file *file) { file_accessed(file); }
+
+const unsigned char *rustaufs_d_name(const struct dentry *dentry, unsigned int *len)
+{
+	*len = dentry->d_name.len;
+	return dentry->d_name.name;
+}
+bool rustaufs_inode_is_new(struct inode *inode) { return inode_state_read_once(inode) & I_NEW; }
+int rustaufs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const char *value)
+{
+	return vfs_parse_fs_string(fc, key, value);
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Mounting: options into a [`MountOptions`], `fill_super`, remount, `statfs` and
+//! `/proc/mounts` (aufs: `fs/aufs/super.c`, `opts.c`; overlayfs: `params.c`, `super.c`).
+#![forbid(unsafe_code)]
+
+use crate::branch::{self, NewBranch};
+use crate::opts::{self, Opt, Udba};
+use crate::sbinfo::SbInfo;
+use crate::stack::{DentryInfo, Lower};
+use crate::vfs::dentry::Dentry;
+use crate::vfs::fc::{self, FsContext};
+use crate::vfs::path::Path;
+use crate::vfs::sb::{NewSuperBlock, SuperBlock};
+use crate::vfs::{SeqFile, StatfsBuf};
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::aref::ARef;
+
+/// aufs's superblock magic ("aufs"), which `statfs` reports as `f_type`.
+pub(crate) const MAGIC: u64 = 0x6175_6673;
+
+/// The options of a mount request, filled option by option (`fs_private`).
+pub(crate) struct MountOptions {
+    branches: KVec<NewBranch>,
+    branches_given: bool,
+    udba: Udba,
+}
+
+impl MountOptions {
+    /// Defaults: no branch yet, `udba=reval`.
+    pub(crate) fn new() -> Self {
+        MountOptions { branches: KVec::new(), branches_given: false, udba: Udba::Reval }
+    }
+}
+
+fn errno_text(e: Error) -> &'static str {
+    match e {
+        e if e == ENOENT => "No such file or directory",
+        e if e == ENOTDIR => "Not a directory",
+        e if e == EACCES => "Permission denied",
+        e if e == ELOOP => "Too many levels of symbolic links",
+        e if e == ENAMETOOLONG => "File name too long",
+        _ => "cannot be resolved",
+    }
+}
+
+/// Resolves a branch list (`br=`, `dirs=`), replacing any earlier one.
+fn set_branches(fc: &mut FsContext, key: &str, list: &str) -> Result {
+    let mut new = KVec::new();
+    for spec in opts::branches(list) {
+        let spec = spec.map_err(|e| {
+            fc.error(format_args!("{key}: {e}"));
+            Error::from_errno(-e.errno())
+        })?;
+        let cpath = CString::try_from_fmt(format_args!("{}", spec.path))?;
+        let path = Path::lookup_dir(&cpath).inspect_err(|e| {
+            fc.error(format_args!("{key}: {}: {}", spec.path, errno_text(*e)));
+        })?;
+        let mut name = KVec::new();
+        name.extend_from_slice(spec.path.as_bytes(), GFP_KERNEL)?;
+        new.push(NewBranch { name, path, perm: spec.perm }, GFP_KERNEL)?;
+    }
+    let o = fc.options();
+    o.branches = new;
+    o.branches_given = true;
+    Ok(())
+}
+
+/// `parse_param`: one option, from fsconfig(2) or split out of mount(2) data.
+pub(crate) fn parse_param(fc: &mut FsContext, key: &str, value: Option<&str>) -> Result {
+    if key == "source" {
+        return Err(fc::enoparam());
+    }
+    let opt = opts::parse(key, value).map_err(|e| {
+        fc.error(format_args!("{e}"));
+        Error::from_errno(-e.errno())
+    })?;
+    match opt {
+        Opt::Branches(list) => {
+            if fc.is_reconfigure() {
+                fc.error(format_args!("{key}: changing branches on remount is not supported yet"));
+                return Err(EINVAL);
+            }
+            set_branches(fc, key, list)
+        }
+        Opt::Udba(u) => {
+            fc.options().udba = u;
+            Ok(())
+        }
+        Opt::Ignored(_) => Ok(()),
+        Opt::NotYet(k) => {
+            fc.warn(format_args!("{k}: accepted but not implemented yet; ignored"));
+            Ok(())
+        }
+    }
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// `fill_super`: builds the branch table and the root.
+pub(crate) fn fill_super(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
+    let o = fc.options();
+    if !o.branches_given {
+        fc.error(format_args!("no branch given (use br=/dir1:/dir2...)"));
+        return Err(EINVAL);
+    }
+    let new = core::mem::take(&mut o.branches);
+    let udba = o.udba;
+    let branches = branch::build(fc, new)?;
+    let max_bytes = branches.iter().map(|b| b.user.max_bytes()).max().unwrap_or(0);
+    let depth = branches.iter().map(|b| b.user.stack_depth()).max().unwrap_or(0) + 1;
+    let writable = branches.iter().any(|b| b.perm.perm == opts::Perm::Rw);
+    let creator = ARef::from(fc.cred());
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    sb.set_info(SbInfo::new(branches, udba, creator, id)?);
+    // Writing through the union is the next step of the project; until then every
+    // union is read-only, and says so.
+    if writable {
+        fc.warn(format_args!("writing is not implemented yet: mounted read-only"));
+    }
+    sb.set_params(MAGIC, max_bytes, depth, true, udba != Udba::None);
+
+    let sbi = sb.sb().info();
+    let mut stack = KVec::with_capacity(sbi.branches.len(), GFP_KERNEL)?;
+    for (i, br) in sbi.branches.iter().enumerate() {
+        stack.push(Lower { bidx: branch::bidx(i), dentry: ARef::from(br.user.dentry()) }, GFP_KERNEL)?;
+    }
+    let info = DentryInfo::new(stack)?;
+    let inode = crate::inode::get(sb.sb(), info.top())?;
+    sb.set_root(inode, info)
+}
+
+/// `reconfigure` (remount): options are checked; nothing changes yet, and the
+/// union stays read-only.
+pub(crate) fn reconfigure(fc: &mut FsContext) -> Result {
+    fc.force_rdonly();
+    Ok(())
+}
+
+/// `statfs`: the top branch's numbers, with our magic.
+pub(crate) fn statfs(sb: &SuperBlock, _d: &Dentry, buf: &mut StatfsBuf<'_>) -> Result {
+    let br = sb.info().branches.first().ok_or(EIO)?;
+    br.mnt.path(br.user.dentry()).statfs(buf, MAGIC)
+}
+
+/// `show_options`: `si=<id>`, the branch list as `br:` (paths escaped so that
+/// mount(8) can read them back) and non-default options.
+pub(crate) fn show_options(sb: &SuperBlock, seq: &mut SeqFile) -> Result {
+    let sbi = sb.info();
+    let mut buf = [0u8; 32];
+    seq.puts(fmt_into(&mut buf, format_args!(",si={:x}", sbi.id)));
+    seq.puts(",br:");
+    for (i, br) in sbi.branches.iter().enumerate() {
+        if i > 0 {
+            seq.puts(":");
+        }
+        seq.path(&br.user, c" \t\n\\,:=");
+        seq.puts(fmt_into(&mut buf, format_args!("={}", br.perm)));
+    }
+    match sbi.udba {
+        Udba::Reval => {}
+        Udba::None => seq.puts(",udba=none"),
+        Udba::Notify => seq.puts(",udba=notify"),
+    }
+    Ok(())
+}
+
+/// Formats into a small stack buffer (truncating, which cannot happen for the
+/// short values printed here).
+fn fmt_into<'a>(buf: &'a mut [u8], args: core::fmt::Arguments<'_>) -> &'a str {
+    struct W<'b> {
+        buf: &'b mut [u8],
+        len: usize,
+    }
+    impl core::fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let n = s.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+            self.len += n;
+            Ok(())
+        }
+    }
+    let mut w = W { buf, len: 0 };
+    let _ = core::fmt::write(&mut w, args);
+    let len = w.len;
+    core::str::from_utf8(&w.buf[..len]).unwrap_or("")
+}

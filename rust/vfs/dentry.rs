@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Dentries: rustaufs's own ([`Dentry`]) and those of branches ([`LowerDentry`]).
+//!
+//! C header: [`include/linux/dcache.h`](srctree/include/linux/dcache.h)
+
+use super::bindings;
+use super::inode::{Inode, LowerInode};
+use crate::stack::DentryInfo;
+use core::ptr::NonNull;
+use kernel::error::from_err_ptr;
+use kernel::prelude::*;
+use kernel::sync::aref::{ARef, AlwaysRefCounted};
+use kernel::types::Opaque;
+
+/// A dentry of a branch filesystem.
+///
+/// A `&LowerDentry` is a borrowed reference; `ARef<LowerDentry>` owns one count
+/// (`dget`/`dput`).
+///
+/// # Invariants
+///
+/// The inner `struct dentry` is valid and its refcount is positive for as long as the
+/// reference exists.
+#[repr(transparent)]
+pub(crate) struct LowerDentry(Opaque<bindings::dentry>);
+
+// SAFETY: dentries are reference counted and their fields are protected by the
+// dcache's own locks; any thread may use one and drop its count.
+unsafe impl Send for LowerDentry {}
+// SAFETY: as for `Send`: every method is safe to call concurrently.
+unsafe impl Sync for LowerDentry {}
+
+// SAFETY: `dget`/`dput` maintain the count; `dput` frees the dentry at zero.
+unsafe impl AlwaysRefCounted for LowerDentry {
+    fn inc_ref(&self) {
+        // SAFETY: by the type invariant the dentry is valid with a positive count.
+        unsafe { bindings::rustaufs_dget(self.as_ptr()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: the caller owns a count, which `dput` releases.
+        unsafe { bindings::dput(obj.cast().as_ptr()) };
+    }
+}
+
+impl LowerDentry {
+    /// Borrows a C dentry.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid dentry whose refcount stays positive for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::dentry) -> &'a Self {
+        // SAFETY: `LowerDentry` is a transparent wrapper of `struct dentry`.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Adopts a count that C code took (a result of `dget`, `lookup_*`, ...).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid dentry and the caller owns one count on it.
+    pub(crate) unsafe fn adopt(ptr: NonNull<bindings::dentry>) -> ARef<Self> {
+        // SAFETY: per the contract the count is owned and now handed to `ARef`.
+        unsafe { ARef::from_raw(ptr.cast()) }
+    }
+
+    /// The raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::dentry {
+        self.0.get()
+    }
+
+    /// Whether the dentry is negative (no inode).
+    pub(crate) fn is_negative(&self) -> bool {
+        // SAFETY: the dentry is valid (type invariant).
+        unsafe { bindings::rustaufs_d_is_negative(self.as_ptr()) }
+    }
+
+    /// Whether the dentry is a directory (or an automount point on one).
+    pub(crate) fn is_dir(&self) -> bool {
+        // SAFETY: the dentry is valid (type invariant).
+        unsafe { bindings::rustaufs_d_is_dir(self.as_ptr()) }
+    }
+
+    /// Whether the dentry has been unhashed (deleted or renamed away on its branch).
+    pub(crate) fn is_unhashed(&self) -> bool {
+        // SAFETY: the dentry is valid (type invariant).
+        unsafe { bindings::rustaufs_d_unhashed(self.as_ptr()) }
+    }
+
+    /// The inode of a positive dentry.
+    ///
+    /// A positive dentry that we hold a count on stays positive: `d_delete` turns a
+    /// dentry negative only when its count is one, and unhashes it otherwise.
+    pub(crate) fn inode(&self) -> Option<&LowerInode> {
+        // SAFETY: the dentry is valid (type invariant).
+        let ptr = unsafe { bindings::rustaufs_d_inode(self.as_ptr()) };
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: the inode of a positive dentry is pinned by the dentry, which is
+        // pinned by our count for the lifetime of `&self` (see above).
+        Some(unsafe { LowerInode::from_raw(ptr) })
+    }
+
+    /// Looks up `name` in this directory without a permission check. Calls
+    /// `lookup_noperm_unlocked`, which takes the directory's lock itself when the
+    /// name is not cached.
+    ///
+    /// The caller has checked permission on the union directory. The result may be
+    /// negative.
+    pub(crate) fn lookup(&self, name: &[u8]) -> Result<ARef<LowerDentry>> {
+        let len = u32::try_from(name.len()).map_err(|_| ENAMETOOLONG)?;
+        // SAFETY: `self` is a valid dentry; `name` is valid for `len` bytes and the
+        // callee copies what it keeps.
+        let ptr = unsafe {
+            bindings::rustaufs_lookup_noperm_unlocked(name.as_ptr().cast(), len, self.as_ptr())
+        };
+        let ptr = from_err_ptr(ptr)?;
+        let ptr = NonNull::new(ptr).ok_or(EIO)?;
+        // SAFETY: `lookup_noperm_unlocked` returns a counted reference we now own.
+        Ok(unsafe { Self::adopt(ptr) })
+    }
+
+    /// Whether `self` is `other` or lies below it (`is_subdir`).
+    pub(crate) fn is_subdir_of(&self, other: &LowerDentry) -> bool {
+        // SAFETY: both dentries are valid (type invariant).
+        unsafe { bindings::is_subdir(self.as_ptr(), other.as_ptr()) }
+    }
+}
+
+/// A dentry of a rustaufs superblock.
+///
+/// Its `d_fsdata` is a `KBox<DentryInfo>` owned by the dentry: set once by
+/// [`Dentry::set_info`] before the dentry becomes visible, freed by `d_release`.
+///
+/// # Invariants
+///
+/// The inner dentry is valid for the lifetime of the reference and belongs to a
+/// rustaufs superblock.
+#[repr(transparent)]
+pub(crate) struct Dentry(Opaque<bindings::dentry>);
+
+impl Dentry {
+    /// Borrows one of our dentries.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid dentry of a rustaufs superblock, valid for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::dentry) -> &'a Self {
+        // SAFETY: transparent wrapper.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::dentry {
+        self.0.get()
+    }
+
+    /// The lower stack of this dentry, if lookup has set it.
+    pub(crate) fn info(&self) -> Option<&DentryInfo> {
+        // SAFETY: the dentry is valid; `d_fsdata` is null or a `DentryInfo` that lives
+        // until `d_release`, which cannot run while we borrow the dentry.
+        let p = unsafe { (*self.as_ptr()).d_fsdata };
+        // SAFETY: see above; it is never mutated after `set_info`.
+        (!p.is_null()).then(|| unsafe { &*p.cast::<DentryInfo>() })
+    }
+
+    /// Attaches the lower stack. Done once, before the dentry is spliced in.
+    pub(crate) fn set_info(&self, info: KBox<DentryInfo>) {
+        let raw = KBox::into_raw(info);
+        // SAFETY: the dentry is not yet visible to other lookups (it is the new
+        // dentry of a `->lookup` call, or the new root), so nothing reads `d_fsdata`
+        // concurrently. A previous value is freed to keep ownership exact.
+        unsafe {
+            let old = core::mem::replace(&mut (*self.as_ptr()).d_fsdata, raw.cast());
+            if !old.is_null() {
+                drop(KBox::from_raw(old.cast::<DentryInfo>()));
+            }
+        }
+    }
+
+    /// Our inode of a positive dentry.
+    pub(crate) fn inode(&self) -> Option<&Inode> {
+        // SAFETY: the dentry is valid; a positive dentry of ours pins its inode for
+        // as long as we borrow the dentry (see `LowerDentry::inode`).
+        unsafe {
+            let p = bindings::rustaufs_d_inode(self.as_ptr());
+            (!p.is_null()).then(|| Inode::from_raw(p))
+        }
+    }
+
+    /// The inode number of the parent directory (`d_parent_ino`), for `..`.
+    pub(crate) fn parent_ino(&self) -> u64 {
+        // SAFETY: the dentry is valid; `d_parent_ino` reads `d_parent` safely itself.
+        unsafe { bindings::d_parent_ino(self.as_ptr()) as u64 }
+    }
+
+    /// The parent dentry.
+    ///
+    /// # Safety
+    ///
+    /// The caller keeps `d_parent` stable for `'a` (holds the parent's lock, as in
+    /// `->lookup`).
+    pub(crate) unsafe fn parent<'a>(&self) -> &'a Dentry {
+        // SAFETY: per the contract the parent is pinned and stable.
+        unsafe { Dentry::from_raw((*self.as_ptr()).d_parent) }
+    }
+
+    /// The name of the dentry.
+    ///
+    /// # Safety
+    ///
+    /// The caller keeps the name stable for `'a`: it holds the parent directory's
+    /// lock (as in `->lookup`) or the dentry cannot be renamed.
+    pub(crate) unsafe fn name<'a>(&self) -> &'a [u8] {
+        let mut len = 0u32;
+        // SAFETY: the dentry is valid; per the contract `d_name` does not change, so
+        // the returned bytes stay valid for `'a`.
+        unsafe {
+            let name = bindings::rustaufs_d_name(self.as_ptr(), &mut len);
+            core::slice::from_raw_parts(name, len as usize)
+        }
+    }
+}
+
+/// Frees a dentry's `DentryInfo` (`d_release`).
+///
+/// # Safety
+///
+/// Called once by the dcache when the dentry dies; nothing uses `d_fsdata` after.
+pub(crate) unsafe fn release_info(dentry: *mut bindings::dentry) {
+    // SAFETY: per the contract we own `d_fsdata` now.
+    unsafe {
+        let p = core::mem::replace(&mut (*dentry).d_fsdata, core::ptr::null_mut());
+        if !p.is_null() {
+            drop(KBox::from_raw(p.cast::<DentryInfo>()));
+        }
+    }
+}

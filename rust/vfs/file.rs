@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Open files: our `struct file` with its private data, and backing files opened
+//! on branches (`backing_file_open`) that I/O is passed through to.
+//!
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
+//! [`include/linux/backing-file.h`](srctree/include/linux/backing-file.h)
+
+use super::bindings;
+use super::dentry::Dentry;
+use super::path::LowerPath;
+use core::ptr::NonNull;
+use kernel::cred::Credential;
+use kernel::error::from_err_ptr;
+use kernel::fs::File as KFile;
+use kernel::prelude::*;
+use kernel::sync::aref::ARef;
+use crate::file::FileInfo;
+use crate::readdir::DirInfo;
+use core::pin::Pin;
+use core::ffi::c_void;
+
+/// A file opened on a branch on behalf of one of our files (a "backing file":
+/// `FMODE_BACKING`, its `f_path` is the branch's, its user path is ours).
+pub(crate) struct BackingFile(ARef<KFile>);
+
+impl BackingFile {
+    /// Opens `path` for the user file `user` (`backing_file_open`) with `cred`.
+    pub(crate) fn open(user: &File, flags: u32, path: &LowerPath<'_>, cred: &Credential) -> Result<Self> {
+        let raw = path.raw();
+        // SAFETY: `user` is our file being opened, `raw` borrows counted objects,
+        // `cred` is a live credential; the result is a new counted file.
+        let f = unsafe {
+            bindings::backing_file_open(
+                user.as_ptr(),
+                flags as i32,
+                &raw,
+                cred.as_ptr().cast_mut(),
+            )
+        };
+        let f = NonNull::new(from_err_ptr(f)?).ok_or(EIO)?;
+        // SAFETY: `backing_file_open` returned a reference we own.
+        Ok(BackingFile(unsafe { ARef::from_raw(f.cast()) }))
+    }
+
+    fn as_ptr(&self) -> *mut bindings::file {
+        self.0.as_ptr()
+    }
+
+    /// Whether the branch file supports `O_DIRECT` (`FMODE_CAN_ODIRECT`).
+    pub(crate) fn can_odirect(&self) -> bool {
+        // SAFETY: `f_mode` of our live backing file; this bit is set at open.
+        unsafe { (*self.as_ptr()).f_mode & bindings::RUSTAUFS_FMODE_CAN_ODIRECT as u32 != 0 }
+    }
+
+    /// Reads through the backing file (`backing_file_read_iter`), updating our
+    /// file's atime afterwards as the branch's was.
+    ///
+    /// # Safety
+    ///
+    /// `iocb` and `iter` are the live arguments of a `->read_iter` call on the user
+    /// file this backing file was opened for.
+    pub(crate) unsafe fn read_iter(
+        &self,
+        iocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+        cred: &Credential,
+    ) -> isize {
+        let mut ctx = bindings::backing_file_ctx {
+            cred: cred.as_ptr(),
+            accessed: Some(accessed),
+            end_write: None,
+        };
+        // SAFETY: per the contract; `ctx` outlives the call.
+        unsafe { bindings::backing_file_read_iter(self.as_ptr(), iter, iocb, (*iocb).ki_flags, &mut ctx) }
+    }
+
+    /// Splices from the backing file (`backing_file_splice_read`).
+    ///
+    /// # Safety
+    ///
+    /// The arguments are those of a live `->splice_read` call on the user file.
+    pub(crate) unsafe fn splice_read(
+        &self,
+        pos: *mut i64,
+        pipe: *mut bindings::pipe_inode_info,
+        len: usize,
+        flags: u32,
+        user: *mut bindings::file,
+        cred: &Credential,
+    ) -> isize {
+        let mut ctx = bindings::backing_file_ctx {
+            cred: cred.as_ptr(),
+            accessed: Some(accessed),
+            end_write: None,
+        };
+        let mut kiocb = bindings::kiocb::default();
+        // SAFETY: per the contract; the kiocb only carries the user file and the
+        // position, as the VFS's own `splice_read` callers set it up.
+        unsafe {
+            kiocb.ki_filp = user;
+            kiocb.ki_pos = *pos;
+            let ret = bindings::backing_file_splice_read(self.as_ptr(), &mut kiocb, pipe, len, flags, &mut ctx);
+            *pos = kiocb.ki_pos;
+            ret
+        }
+    }
+
+    /// Maps the backing file instead of ours (`backing_file_mmap`): the pages are the
+    /// branch's, so there is no second page cache.
+    ///
+    /// # Safety
+    ///
+    /// `vma` is the live argument of a `->mmap` call on the user file.
+    pub(crate) unsafe fn mmap(&self, vma: *mut bindings::vm_area_struct, cred: &Credential) -> i32 {
+        let mut ctx = bindings::backing_file_ctx {
+            cred: cred.as_ptr(),
+            accessed: Some(accessed),
+            end_write: None,
+        };
+        // SAFETY: per the contract.
+        unsafe { bindings::backing_file_mmap(self.as_ptr(), vma, &mut ctx) }
+    }
+
+    /// Seeks the backing file to `file`'s position plus `offset` (`vfs_llseek`) and
+    /// returns the new position; SEEK_DATA and SEEK_HOLE are the branch's answers.
+    pub(crate) fn llseek(&self, pos: i64, offset: i64, whence: i32) -> Result<i64> {
+        // SAFETY: the backing file is ours; `f_pos` of a backing file is used by
+        // nobody but us, and our caller holds our file's position lock if any.
+        let ret = unsafe {
+            (*self.as_ptr()).f_pos = pos;
+            bindings::vfs_llseek(self.as_ptr(), offset, whence)
+        };
+        if ret < 0 {
+            return Err(Error::from_errno(ret as i32));
+        }
+        Ok(ret)
+    }
+}
+
+unsafe extern "C" fn accessed(file: *mut bindings::file) {
+    // SAFETY: called by the backing-file helpers with our live user file.
+    unsafe { bindings::rustaufs_touch_atime(file) };
+}
+
+/// One of our open files.
+///
+/// Its `private_data` is set by `->open` to a boxed value that `->release` frees;
+/// the type of that value depends on the file type (see `ops.rs`).
+///
+/// # Invariants
+///
+/// The file is valid for the lifetime of the reference.
+#[repr(transparent)]
+pub(crate) struct File(kernel::types::Opaque<bindings::file>);
+
+impl File {
+    /// Borrows one of our files.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid file of a rustaufs superblock for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::file) -> &'a Self {
+        // SAFETY: transparent wrapper.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0.get()
+    }
+
+    /// The open flags.
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: `f_flags` of a live file; read as the VFS does.
+        unsafe { (*self.as_ptr()).f_flags }
+    }
+
+    /// Marks our file as supporting `O_DIRECT` (from `->open`, before the VFS checks
+    /// `O_DIRECT` against it).
+    pub(crate) fn set_can_odirect(&self) {
+        // SAFETY: `->open` runs before the file is shared, so `f_mode` is ours.
+        unsafe { (*self.as_ptr()).f_mode |= bindings::RUSTAUFS_FMODE_CAN_ODIRECT as u32 };
+    }
+
+    /// The current position.
+    pub(crate) fn pos(&self) -> i64 {
+        // SAFETY: as for `flags`; the caller serialises with `f_pos_lock`.
+        unsafe { (*self.as_ptr()).f_pos }
+    }
+
+    /// Sets the position.
+    pub(crate) fn set_pos(&self, pos: i64) {
+        // SAFETY: as for `pos`.
+        unsafe { (*self.as_ptr()).f_pos = pos };
+    }
+
+    /// The dentry the file was opened through.
+    pub(crate) fn dentry(&self) -> &Dentry {
+        // SAFETY: `f_path.dentry` of our file is one of our dentries, pinned by the
+        // file.
+        unsafe { Dentry::from_raw((*self.as_ptr()).__bindgen_anon_1.f_path.dentry) }
+    }
+
+    fn private_raw(&self) -> *mut c_void {
+        // SAFETY: `private_data` is set in `->open` before any other operation and
+        // cleared in `->release` after the last, so reads in between are stable.
+        unsafe { (*self.as_ptr()).private_data }
+    }
+
+    fn set_private_raw(&self, p: *mut c_void) {
+        // SAFETY: called from `->open` (no other operation runs yet) or `->release`
+        // (none runs any more).
+        unsafe { (*self.as_ptr()).private_data = p };
+    }
+
+    fn has_fops(&self, fops: &'static bindings::file_operations) -> bool {
+        // SAFETY: `f_op` of a live file is set at open and never changes.
+        core::ptr::eq(unsafe { (*self.as_ptr()).f_op }, fops)
+    }
+
+    /// Stores the open state of a regular file (from `->open`).
+    pub(crate) fn set_file_info(&self, info: KBox<FileInfo>) {
+        self.set_private_raw(KBox::into_raw(info).cast());
+    }
+
+    /// The open state of a regular file: `None` unless this file was opened with
+    /// our regular-file operations (which always store a `FileInfo`).
+    pub(crate) fn file_info(&self) -> Option<&FileInfo> {
+        if !self.has_fops(super::ops::file_fops()) {
+            return None;
+        }
+        // SAFETY: files with our regular-file operations hold a `FileInfo` from
+        // `->open` to `->release`, and we borrow it within an operation.
+        unsafe { self.private_raw().cast::<FileInfo>().as_ref() }
+    }
+
+    /// Takes the open state back (from `->release`).
+    pub(crate) fn take_file_info(&self) -> Option<KBox<FileInfo>> {
+        let p = self.private_raw();
+        if p.is_null() || !self.has_fops(super::ops::file_fops()) {
+            return None;
+        }
+        self.set_private_raw(core::ptr::null_mut());
+        // SAFETY: as in `file_info`; `->release` is the last user.
+        Some(unsafe { KBox::from_raw(p.cast::<FileInfo>()) })
+    }
+
+    /// Stores the open state of a directory (from `->open`).
+    pub(crate) fn set_dir_info(&self, info: Pin<KBox<DirInfo>>) {
+        // SAFETY: the box is turned back into a `Pin<KBox>` in `take_dir_info` and
+        // only ever borrowed in between, so it never moves.
+        let b = unsafe { Pin::into_inner_unchecked(info) };
+        self.set_private_raw(KBox::into_raw(b).cast());
+    }
+
+    /// The open state of a directory (see `file_info`).
+    pub(crate) fn dir_info(&self) -> Option<Pin<&DirInfo>> {
+        if !self.has_fops(super::ops::dir_fops()) {
+            return None;
+        }
+        // SAFETY: as in `file_info`, for our directory operations and `DirInfo`;
+        // the value is pinned (see `set_dir_info`).
+        unsafe { self.private_raw().cast::<DirInfo>().as_ref().map(|r| Pin::new_unchecked(r)) }
+    }
+
+    /// Takes the directory state back (from `->release`).
+    pub(crate) fn take_dir_info(&self) -> Option<Pin<KBox<DirInfo>>> {
+        let p = self.private_raw();
+        if p.is_null() || !self.has_fops(super::ops::dir_fops()) {
+            return None;
+        }
+        self.set_private_raw(core::ptr::null_mut());
+        // SAFETY: as in `take_file_info`; re-pinned as it was stored.
+        Some(unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<DirInfo>())) })
+    }
+
+    /// The superblock of the file's inode.
+    pub(crate) fn inode_sb(&self) -> &super::sb::SuperBlock {
+        // SAFETY: a file of ours lives on one of our superblocks, which outlives it.
+        unsafe { super::sb::SuperBlock::from_raw((*(*self.as_ptr()).f_inode).i_sb) }
+    }
+}

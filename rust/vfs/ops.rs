@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Operation tables and the `extern "C"` trampolines behind them.
+//!
+//! Each trampoline turns raw pointers into the typed wrappers of this layer (one
+//! `// SAFETY:` each), calls one safe function of the filesystem, and maps its
+//! `Result` to the C convention. Tables are chosen per inode by [`set_ops`].
+
+use super::bindings;
+use super::dentry::{self, Dentry};
+use super::dir::Emitter;
+use super::file::File;
+use super::inode::{self as vinode, Inode, Kind};
+use super::{Kstat, SeqFile};
+use crate::{file as ufile, inode as uinode, lookup, readdir, superblock};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use core::ptr;
+use kernel::prelude::*;
+use kernel::sync::aref::ARef;
+
+/// An operation table in a `static`: the C structs hold raw pointers (to the
+/// owning module, to strings), which are not `Sync` in Rust.
+pub(crate) struct Table<T>(pub(crate) T);
+// SAFETY: tables are immutable statics that C only reads.
+unsafe impl<T> Sync for Table<T> {}
+
+fn errno(e: Error) -> c_int {
+    e.to_errno()
+}
+
+fn ret(r: Result) -> c_int {
+    r.map_or_else(errno, |()| 0)
+}
+
+fn err_ptr<T>(e: Error) -> *mut T {
+    // CAST: the kernel encodes errors as pointers in the last page (ERR_PTR).
+    e.to_errno() as isize as *mut T
+}
+
+// ---- super_operations ---------------------------------------------------------
+
+unsafe extern "C" fn alloc_inode(_sb: *mut bindings::super_block) -> *mut bindings::inode {
+    vinode::alloc()
+}
+
+unsafe extern "C" fn free_inode(inode: *mut bindings::inode) {
+    // SAFETY: the VFS frees each inode it got from `alloc_inode` once, after RCU.
+    unsafe { vinode::free(inode) };
+}
+
+unsafe extern "C" fn evict_inode(inode: *mut bindings::inode) {
+    // SAFETY: called once per inode, when it is `I_FREEING`.
+    unsafe { vinode::evict(inode) };
+}
+
+unsafe extern "C" fn statfs(dentry: *mut bindings::dentry, buf: *mut kernel::bindings::kstatfs) -> c_int {
+    // SAFETY: the VFS passes a live dentry of ours and its buffer.
+    let d = unsafe { Dentry::from_raw(dentry) };
+    // SAFETY: a dentry's superblock outlives it.
+    let sb = unsafe { super::sb::SuperBlock::from_raw((*dentry).d_sb) };
+    // SAFETY: the buffer of this call.
+    let mut buf = unsafe { super::StatfsBuf::from_raw(buf.cast()) };
+    ret(superblock::statfs(sb, d, &mut buf))
+}
+
+unsafe extern "C" fn show_options(m: *mut bindings::seq_file, root: *mut bindings::dentry) -> c_int {
+    // SAFETY: the VFS passes a live seq_file and our root.
+    let sb = unsafe { super::sb::SuperBlock::from_raw((*root).d_sb) };
+    // SAFETY: `m` is live for the call.
+    let mut seq = unsafe { SeqFile::from_raw(m) };
+    ret(superblock::show_options(sb, &mut seq))
+}
+
+pub(crate) static SUPER_OPS: Table<bindings::super_operations> = Table(bindings::super_operations {
+    alloc_inode: Some(alloc_inode),
+    free_inode: Some(free_inode),
+    evict_inode: Some(evict_inode),
+    // Inodes without dentries are dropped at once: they pin lower inodes.
+    drop_inode: Some(bindings::inode_just_drop),
+    statfs: Some(statfs),
+    show_options: Some(show_options),
+    // SAFETY: the remaining callbacks are optional and null means "not provided".
+    ..unsafe { core::mem::zeroed() }
+});
+
+// ---- dentry_operations --------------------------------------------------------
+
+unsafe extern "C" fn d_release(dentry: *mut bindings::dentry) {
+    // SAFETY: the dcache calls this once when the dentry dies.
+    unsafe { dentry::release_info(dentry) };
+}
+
+unsafe extern "C" fn d_delete(dentry: *const bindings::dentry) -> c_int {
+    // Negative union dentries are not cached: a name may appear on any branch.
+    // SAFETY: a live dentry.
+    c_int::from(unsafe { bindings::rustaufs_d_is_negative(dentry) })
+}
+
+unsafe extern "C" fn d_revalidate(
+    _dir: *mut bindings::inode,
+    _name: *const bindings::qstr,
+    dentry: *mut bindings::dentry,
+    flags: c_uint,
+) -> c_int {
+    if flags & bindings::RUSTAUFS_LOOKUP_RCU as c_uint != 0 {
+        return -(ECHILD.to_errno().abs());
+    }
+    // SAFETY: ref-walk: the dentry is live and referenced by the caller.
+    let d = unsafe { Dentry::from_raw(dentry) };
+    match lookup::revalidate(d) {
+        Ok(valid) => c_int::from(valid),
+        Err(e) => errno(e),
+    }
+}
+
+pub(crate) static DENTRY_OPS: Table<bindings::dentry_operations> = Table(bindings::dentry_operations {
+    d_release: Some(d_release),
+    d_delete: Some(d_delete),
+    // SAFETY: optional callbacks; null means "not provided".
+    ..unsafe { core::mem::zeroed() }
+});
+
+pub(crate) static DENTRY_OPS_REVAL: Table<bindings::dentry_operations> = Table(bindings::dentry_operations {
+    d_release: Some(d_release),
+    d_delete: Some(d_delete),
+    d_revalidate: Some(d_revalidate),
+    // SAFETY: optional callbacks; null means "not provided".
+    ..unsafe { core::mem::zeroed() }
+});
+
+// ---- inode_operations ---------------------------------------------------------
+
+unsafe extern "C" fn lookup_op(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    flags: c_uint,
+) -> *mut bindings::dentry {
+    // SAFETY: `->lookup` is called with a live directory inode of ours, locked
+    // shared, and a new, unhashed dentry whose name is stable under that lock.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    // SAFETY: the parent is locked by the VFS for the whole call, which keeps the
+    // new dentry's name and parent stable.
+    let (parent, name) = unsafe { (d.parent(), d.name()) };
+    match lookup::lookup(dir, parent, d, name, flags) {
+        Ok(inode) => {
+            let raw = inode.map_or(ptr::null_mut(), |i| ARef::into_raw(i).as_ptr().cast());
+            // SAFETY: `d_splice_alias` takes our inode count (or null for a
+            // negative dentry) and the new dentry.
+            unsafe { bindings::d_splice_alias(raw, dentry) }
+        }
+        Err(e) => err_ptr(e),
+    }
+}
+
+unsafe extern "C" fn permission(_idmap: *mut bindings::mnt_idmap, inode: *mut bindings::inode, mask: c_int) -> c_int {
+    if mask & bindings::MAY_NOT_BLOCK as c_int != 0 {
+        // RCU walk: our inode's lower references may be dropped concurrently by
+        // eviction; let the VFS retry in ref-walk mode.
+        return -(ECHILD.to_errno().abs());
+    }
+    // SAFETY: ref-walk: the caller holds a reference to the inode.
+    ret(uinode::permission(unsafe { Inode::from_raw(inode) }, mask as u32))
+}
+
+unsafe extern "C" fn getattr(
+    _idmap: *mut bindings::mnt_idmap,
+    path: *const bindings::path,
+    stat: *mut bindings::kstat,
+    mask: u32,
+    flags: c_uint,
+) -> c_int {
+    // SAFETY: a live path on our mount and the caller's kstat.
+    let (d, st) = unsafe { (Dentry::from_raw((*path).dentry), Kstat::from_raw(stat)) };
+    ret(uinode::getattr(d, st, mask, flags))
+}
+
+unsafe extern "C" fn get_link(
+    dentry: *mut bindings::dentry,
+    _inode: *mut bindings::inode,
+    done: *mut bindings::delayed_call,
+) -> *const c_char {
+    if dentry.is_null() {
+        // RCU walk; retry with references.
+        return err_ptr(ECHILD);
+    }
+    // SAFETY: a live dentry of ours.
+    let d = unsafe { Dentry::from_raw(dentry) };
+    match uinode::lower_link_target(d) {
+        // SAFETY: `done` is the caller's delayed call, to release the link body.
+        Ok(lower) => unsafe { bindings::vfs_get_link(lower.as_ptr(), done) },
+        Err(e) => err_ptr(e),
+    }
+}
+
+unsafe extern "C" fn listxattr(dentry: *mut bindings::dentry, list: *mut c_char, size: usize) -> isize {
+    // SAFETY: a live dentry of ours.
+    let d = unsafe { Dentry::from_raw(dentry) };
+    match uinode::lower_top(d) {
+        // SAFETY: `list` has room for `size` bytes, as `vfs_listxattr` expects.
+        Ok(lower) => unsafe { bindings::vfs_listxattr(lower.as_ptr(), list, size) },
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+static DIR_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_operations {
+    lookup: Some(lookup_op),
+    permission: Some(permission),
+    getattr: Some(getattr),
+    listxattr: Some(listxattr),
+    // SAFETY: optional callbacks.
+    ..unsafe { core::mem::zeroed() }
+});
+
+static FILE_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_operations {
+    permission: Some(permission),
+    getattr: Some(getattr),
+    listxattr: Some(listxattr),
+    // SAFETY: optional callbacks.
+    ..unsafe { core::mem::zeroed() }
+});
+
+static SYMLINK_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_operations {
+    get_link: Some(get_link),
+    getattr: Some(getattr),
+    listxattr: Some(listxattr),
+    // SAFETY: optional callbacks.
+    ..unsafe { core::mem::zeroed() }
+});
+
+// ---- xattr handlers -----------------------------------------------------------
+
+unsafe extern "C" fn xattr_get(
+    _h: *const bindings::xattr_handler,
+    dentry: *mut bindings::dentry,
+    _inode: *mut bindings::inode,
+    name: *const c_char,
+    buffer: *mut c_void,
+    size: usize,
+) -> c_int {
+    // SAFETY: a live dentry of ours.
+    let d = unsafe { Dentry::from_raw(dentry) };
+    match uinode::lower_top_with_idmap(d) {
+        // SAFETY: `name` is NUL-terminated; `buffer` has `size` bytes.
+        Ok((lower, idmap)) => unsafe {
+            bindings::vfs_getxattr(idmap.0, lower.as_ptr(), name, buffer, size) as c_int
+        },
+        Err(e) => errno(e),
+    }
+}
+
+unsafe extern "C" fn xattr_set(
+    _h: *const bindings::xattr_handler,
+    _idmap: *mut bindings::mnt_idmap,
+    _dentry: *mut bindings::dentry,
+    _inode: *mut bindings::inode,
+    _name: *const c_char,
+    _value: *const c_void,
+    _size: usize,
+    _flags: c_int,
+) -> c_int {
+    // Writes are refused until copy-up lands; the superblock is read-only.
+    errno(EROFS)
+}
+
+static XATTR_ALL: Table<bindings::xattr_handler> = Table(bindings::xattr_handler {
+    prefix: c"".as_ptr().cast(),
+    get: Some(xattr_get),
+    set: Some(xattr_set),
+    // SAFETY: optional fields.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// A null-terminated array of handler pointers, as `s_xattr` wants.
+pub(crate) struct Handlers(pub(crate) [*const bindings::xattr_handler; 2]);
+// SAFETY: the array and what it points to are immutable statics.
+unsafe impl Sync for Handlers {}
+
+impl Handlers {
+    pub(crate) fn as_ptr(&self) -> *const *const bindings::xattr_handler {
+        self.0.as_ptr()
+    }
+}
+
+pub(crate) static XATTR_HANDLERS: Handlers = Handlers([&XATTR_ALL.0, ptr::null()]);
+
+// ---- file_operations: regular files --------------------------------------------
+
+unsafe extern "C" fn file_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `->open` of a live file on a live inode of ours.
+    let (i, f) = unsafe { (Inode::from_raw(inode), File::from_raw(file)) };
+    ret(ufile::open(i, f))
+}
+
+unsafe extern "C" fn file_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `->release`, once per opened file.
+    ufile::release(unsafe { File::from_raw(file) });
+    0
+}
+
+unsafe extern "C" fn file_read_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+    // SAFETY: a live `->read_iter` call on one of our files.
+    let f = unsafe { File::from_raw((*iocb).ki_filp) };
+    match ufile::backing(f) {
+        // SAFETY: the iocb and iter are this call's.
+        Ok((real, cred)) => unsafe { real.read_iter(iocb, iter, cred) },
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+unsafe extern "C" fn file_splice_read(
+    file: *mut bindings::file,
+    pos: *mut i64,
+    pipe: *mut bindings::pipe_inode_info,
+    len: usize,
+    flags: c_uint,
+) -> isize {
+    // SAFETY: a live `->splice_read` call on one of our files.
+    let f = unsafe { File::from_raw(file) };
+    match ufile::backing(f) {
+        // SAFETY: the arguments are this call's.
+        Ok((real, cred)) => unsafe { real.splice_read(pos, pipe, len, flags, file, cred) },
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+unsafe extern "C" fn file_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+    // SAFETY: a live `->mmap` call on one of our files.
+    let f = unsafe { File::from_raw(file) };
+    match ufile::backing(f) {
+        // SAFETY: `vma` is this call's.
+        Ok((real, cred)) => unsafe { real.mmap(vma, cred) },
+        Err(e) => errno(e),
+    }
+}
+
+unsafe extern "C" fn file_llseek(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
+    // SAFETY: a live `->llseek` call on one of our files.
+    let f = unsafe { File::from_raw(file) };
+    ufile::llseek(f, offset, whence).unwrap_or_else(|e| e.to_errno() as i64)
+}
+
+static FILE_FOPS: Table<bindings::file_operations> = Table(bindings::file_operations {
+    open: Some(file_open),
+    release: Some(file_release),
+    read_iter: Some(file_read_iter),
+    splice_read: Some(file_splice_read),
+    mmap: Some(file_mmap),
+    llseek: Some(file_llseek),
+    // SAFETY: optional callbacks.
+    ..unsafe { core::mem::zeroed() }
+});
+
+// ---- file_operations: directories ----------------------------------------------
+
+unsafe extern "C" fn dir_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `->open` of a live file on a live directory of ours.
+    let (i, f) = unsafe { (Inode::from_raw(inode), File::from_raw(file)) };
+    ret(readdir::open(i, f))
+}
+
+unsafe extern "C" fn dir_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `->release`, once per opened directory.
+    readdir::release(unsafe { File::from_raw(file) });
+    0
+}
+
+unsafe extern "C" fn dir_iterate(file: *mut bindings::file, ctx: *mut bindings::dir_context) -> c_int {
+    // SAFETY: a live `->iterate_shared` call: the file is ours and `ctx` is its
+    // context for this call.
+    let (f, e) = unsafe { (File::from_raw(file), Emitter::from_raw(ctx)) };
+    ret(readdir::iterate(f, e))
+}
+
+unsafe extern "C" fn dir_llseek(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
+    // SAFETY: a live `->llseek` call on one of our directories.
+    let f = unsafe { File::from_raw(file) };
+    readdir::llseek(f, offset, whence).unwrap_or_else(|e| e.to_errno() as i64)
+}
+
+static DIR_FOPS: Table<bindings::file_operations> = Table(bindings::file_operations {
+    open: Some(dir_open),
+    release: Some(dir_release),
+    iterate_shared: Some(dir_iterate),
+    llseek: Some(dir_llseek),
+    read: Some(bindings::generic_read_dir),
+    // SAFETY: optional callbacks.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// The regular-file operations (to recognise files that hold a `FileInfo`).
+pub(crate) fn file_fops() -> &'static bindings::file_operations {
+    &FILE_FOPS.0
+}
+
+/// The directory operations (to recognise files that hold a `DirInfo`).
+pub(crate) fn dir_fops() -> &'static bindings::file_operations {
+    &DIR_FOPS.0
+}
+
+/// Installs the operation tables for `kind` on a new inode.
+///
+/// # Safety
+///
+/// `inode` is one of ours and still `I_NEW`.
+pub(crate) unsafe fn set_ops(inode: *mut bindings::inode, kind: Kind) {
+    // SAFETY: an `I_NEW` inode is ours alone (per the contract).
+    unsafe {
+        match kind {
+            Kind::Dir => {
+                (*inode).i_op = &DIR_IOPS.0;
+                (*inode).__bindgen_anon_3.i_fop = &DIR_FOPS.0;
+            }
+            Kind::Reg => {
+                (*inode).i_op = &FILE_IOPS.0;
+                (*inode).__bindgen_anon_3.i_fop = &FILE_FOPS.0;
+            }
+            Kind::Symlink => (*inode).i_op = &SYMLINK_IOPS.0,
+            Kind::Special(mode, rdev) => {
+                (*inode).i_op = &FILE_IOPS.0;
+                bindings::init_special_inode(inode, mode as _, rdev);
+            }
+        }
+    }
+}
