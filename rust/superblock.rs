@@ -117,7 +117,7 @@ pub(crate) fn fill_super(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     // Writing through the union is the next step of the project; until then every
     // union is read-only, and says so.
     if writable {
-        fc.warn(format_args!("writing is not implemented yet: mounted read-only"));
+        fc.info(format_args!("writing is not implemented yet: mounted read-only"));
     }
     sb.set_params(MAGIC, max_bytes, depth, true, udba != Udba::None);
 

@@ -44,8 +44,9 @@ configure() {
     local B=$1 SRC=$CACHE/src/linux
     log "configuring $B (tinyconfig + rustaufs.config)"
     make -s -C "$SRC" O="$B" tinyconfig >/dev/null
+    fragment >"$B/rustaufs.config"
     (cd "$SRC" && scripts/kconfig/merge_config.sh -m -O "$B" "$B/.config" \
-        "$TOP/scripts/rustaufs.config" >/dev/null)
+        "$B/rustaufs.config" >/dev/null)
     make -s -C "$SRC" O="$B" olddefconfig >/dev/null
     # Every line of the fragment must have survived olddefconfig.
     local bad=0 line
@@ -55,7 +56,7 @@ configure() {
         "# CONFIG_"*) grep -qxF "$line" "$B/.config" ||
             ! grep -q "^${line#\# }" "$B/.config" || { echo "  lost: $line" >&2; bad=1; } ;;
         esac
-    done <"$TOP/scripts/rustaufs.config"
+    done <"$B/rustaufs.config"
     [ $bad = 0 ] || die "kernel config lost fragment options (above)"
 }
 

@@ -65,11 +65,7 @@ impl BackingFile {
         iter: *mut bindings::iov_iter,
         cred: &Credential,
     ) -> isize {
-        let mut ctx = bindings::backing_file_ctx {
-            cred: cred.as_ptr(),
-            accessed: Some(accessed),
-            end_write: None,
-        };
+        let mut ctx = read_ctx(cred);
         // SAFETY: per the contract; `ctx` outlives the call.
         unsafe { bindings::backing_file_read_iter(self.as_ptr(), iter, iocb, (*iocb).ki_flags, &mut ctx) }
     }
@@ -88,11 +84,7 @@ impl BackingFile {
         user: *mut bindings::file,
         cred: &Credential,
     ) -> isize {
-        let mut ctx = bindings::backing_file_ctx {
-            cred: cred.as_ptr(),
-            accessed: Some(accessed),
-            end_write: None,
-        };
+        let mut ctx = read_ctx(cred);
         let mut kiocb = bindings::kiocb::default();
         // SAFETY: per the contract; the kiocb only carries the user file and the
         // position, as the VFS's own `splice_read` callers set it up.
@@ -112,11 +104,7 @@ impl BackingFile {
     ///
     /// `vma` is the live argument of a `->mmap` call on the user file.
     pub(crate) unsafe fn mmap(&self, vma: *mut bindings::vm_area_struct, cred: &Credential) -> i32 {
-        let mut ctx = bindings::backing_file_ctx {
-            cred: cred.as_ptr(),
-            accessed: Some(accessed),
-            end_write: None,
-        };
+        let mut ctx = read_ctx(cred);
         // SAFETY: per the contract.
         unsafe { bindings::backing_file_mmap(self.as_ptr(), vma, &mut ctx) }
     }
@@ -135,6 +123,12 @@ impl BackingFile {
         }
         Ok(ret)
     }
+}
+
+/// The context of a read-side backing-file call: the branch is accessed with
+/// `cred`, and our file's atime is updated afterwards.
+fn read_ctx(cred: &Credential) -> bindings::backing_file_ctx {
+    bindings::backing_file_ctx { cred: cred.as_ptr(), accessed: Some(accessed), end_write: None }
 }
 
 unsafe extern "C" fn accessed(file: *mut bindings::file) {
