@@ -196,6 +196,8 @@ setup() {
     mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000,ro,$NINEP_CACHE" host /newroot ||
         { err "cannot mount the host root over 9p"; return 1; }
     stamp root
+    # The repo may live where a tmpfs goes (a clone in /root): local_mounts binds it back.
+    mkdir -p /repo && mount -o bind "/newroot$TOP" /repo
     # The scratch disks mount in the background, while the rest is set up.
     mount -t tmpfs -o mode=755 tmpfs /newroot/mnt || { err "tmpfs on /mnt"; return 1; }
     disks &
@@ -232,8 +234,6 @@ local_mounts() {
     ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout
     ln -sf /proc/self/fd/2 /dev/stderr
     mount -t devpts -o ptmxmode=0666,mode=620,gid=5 devpts $N/dev/pts
-    # The repo may live under a dir that gets a tmpfs (a clone in /root): keep it visible.
-    mkdir -p /repo && mount -o bind "$N$TOP" /repo
     for d in tmp:1777 var/tmp:1777 dev/shm:1777 run:755 root:700; do
         mount -t tmpfs -o mode=${d#*:} tmpfs $N/${d%:*} || { err "tmpfs on /${d%:*}"; return 1; }
     done
