@@ -77,13 +77,7 @@ pub(crate) fn parse_param(fc: &mut FsContext, key: &str, value: Option<&str>) ->
         Error::from_errno(-e.errno())
     })?;
     match opt {
-        Opt::Branches(list) => {
-            if fc.is_reconfigure() {
-                fc.error(format_args!("{key}: changing branches on remount is not supported yet"));
-                return Err(EINVAL);
-            }
-            set_branches(fc, key, list)
-        }
+        Opt::Branches(list) => set_branches(fc, key, list),
         Opt::Udba(u) => {
             fc.options().udba = u;
             Ok(())
@@ -133,7 +127,27 @@ pub(crate) fn fill_super(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
 
 /// `reconfigure` (remount): options are checked; nothing changes yet, and the
 /// union stays read-only.
+///
+/// mount(8) passes the options of `/proc/mounts` back on `mount -o remount DIR`,
+/// so a branch list equal to the current one (same directories, same
+/// permissions) is accepted; a different one is refused until dynamic branches
+/// land.
 pub(crate) fn reconfigure(fc: &mut FsContext) -> Result {
+    let o = fc.options();
+    if o.branches_given {
+        let new = core::mem::take(&mut o.branches);
+        let same = fc.root_sb().is_some_and(|sb| {
+            let cur = &sb.info().branches;
+            cur.len() == new.len()
+                && cur.iter().zip(new.iter()).enumerate().all(|(i, (c, n))| {
+                    core::ptr::eq(c.user.dentry(), n.path.dentry()) && c.perm == n.perm_at(i)
+                })
+        });
+        if !same {
+            fc.error(format_args!("br: changing branches on remount is not supported yet"));
+            return Err(EINVAL);
+        }
+    }
     fc.force_rdonly();
     Ok(())
 }

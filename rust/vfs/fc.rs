@@ -59,10 +59,14 @@ impl FsContext {
         unsafe { &mut *(*self.ptr).fs_private.cast::<MountOptions>() }
     }
 
-    /// Whether this is a remount (`FS_CONTEXT_FOR_RECONFIGURE`).
-    pub(crate) fn is_reconfigure(&self) -> bool {
-        // SAFETY: the context is live.
-        unsafe { (*self.ptr).purpose() == bindings::RUSTAUFS_FS_CONTEXT_FOR_RECONFIGURE as u32 }
+    /// The superblock being reconfigured (remount only).
+    pub(crate) fn root_sb(&self) -> Option<&super::sb::SuperBlock> {
+        // SAFETY: for a reconfiguration `fc->root` is our live root, pinned by the
+        // context, and its superblock is a rustaufs superblock past `fill_super`.
+        unsafe {
+            let root = (*self.ptr).root;
+            (!root.is_null()).then(|| super::sb::SuperBlock::from_raw((*root).d_sb))
+        }
     }
 
     /// Keeps the superblock read-only across this remount.

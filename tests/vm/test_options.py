@@ -328,3 +328,25 @@ def test_all_ro_union_shows_ro(root, mnt):
         assert not os.access(mnt / "f", os.W_OK)
     finally:
         util.umount(str(mnt))
+
+
+# --- remount --------------------------------------------------------------------------------------
+
+
+def test_remount_with_mountinfo_options(root, mnt):
+    """`mount -o remount,ro DIR` makes mount(8) pass the /proc/mounts options back, branch list
+    included: the same branches are accepted; different ones are refused (not supported yet)."""
+    st = Stack(root, SPECS)
+    util.mount(str(mnt), st.br())
+    try:
+        before = proc_mount(mnt)[3]
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True, capture_output=True)
+        assert sorted(os.listdir(mnt)) == ["bot", "d", "mid", "top"]
+        assert [o for o in proc_mount(mnt)[3] if o.startswith("br:")] == \
+            [o for o in before if o.startswith("br:")]
+        r = subprocess.run(["mount", "-o", f"remount,br={st.dirs[1]}", "none", str(mnt)],
+                           capture_output=True, text=True)
+        assert r.returncode != 0, r
+        assert sorted(os.listdir(mnt)) == ["bot", "d", "mid", "top"]
+    finally:
+        util.umount(str(mnt))
