@@ -39,3 +39,20 @@ int rustaufs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const c
 {
 	return vfs_parse_fs_string(fc, key, value);
 }
+const struct cred *rustaufs_override_creds(const struct cred *cred) { return override_creds(cred); }
+void rustaufs_revert_creds(const struct cred *old) { revert_creds(old); }
+void rustaufs_inode_lock(struct inode *inode) { inode_lock(inode); }
+void rustaufs_inode_unlock(struct inode *inode) { inode_unlock(inode); }
+void rustaufs_remove_inode_hash(struct inode *inode) { remove_inode_hash(inode); }
+void rustaufs_iattr_set_ids(struct iattr *attr, kuid_t uid, kgid_t gid)
+{
+	attr->ia_vfsuid = VFSUIDT_INIT(uid);
+	attr->ia_vfsgid = VFSGIDT_INIT(gid);
+}
+unsigned long rustaufs_vma_flags(const struct vm_area_struct *vma) { return vma->vm_flags; }
+kuid_t rustaufs_current_fsuid(void) { return current_fsuid(); }
+kgid_t rustaufs_current_fsgid(void) { return current_fsgid(); }
+void rustaufs_do_delayed_call(struct delayed_call *call) { do_delayed_call(call); }
+bool rustaufs_signal_pending(void) { return fatal_signal_pending(current); }
+void rustaufs_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags) { vm_flags_clear(vma, flags); }
+size_t rustaufs_iov_iter_count(const struct iov_iter *i) { return iov_iter_count(i); }

@@ -51,40 +51,43 @@ pub(crate) fn lookup(
     name: &[u8],
     _flags: u32,
 ) -> Result<Option<ARef<Inode>>> {
-    if whiteout::is_internal(name) {
-        return Ok(None);
-    }
     let sb = dir.sb();
     let sbi = sb.info();
+    if whiteout::is_internal(name) {
+        dentry.set_info(DentryInfo::new(KVec::new(), sbi.wbr)?);
+        return Ok(None);
+    }
     let pinfo = parent.info().ok_or(EIO)?;
     let mut stack: KVec<Lower> = KVec::new();
-    for p in pinfo.iter() {
-        let honours = sbi.branch(p.bidx)?.perm.honours_whiteouts();
-        let child = p.dentry.lookup(name)?;
+    let mut done = false;
+    pinfo.for_each(|bidx, pdir| {
+        if done {
+            return Ok(());
+        }
+        let honours = sbi.branch(bidx)?.perm.honours_whiteouts();
+        let child = pdir.lookup(name)?;
         if child.is_negative() {
-            if honours && whited_out(&p.dentry, name)? {
-                break;
-            }
-            continue;
+            done = honours && whited_out(pdir, name)?;
+            return Ok(());
         }
         let is_dir = child.is_dir();
         if !stack.is_empty() && !is_dir {
             // A non-directory below a directory is hidden by it.
-            break;
+            done = true;
+            return Ok(());
         }
         let opaque = is_dir && honours && is_opaque(&child)?;
-        stack.push(Lower { bidx: p.bidx, dentry: child }, GFP_KERNEL)?;
-        if !is_dir || opaque {
-            break;
-        }
-    }
-    if stack.is_empty() {
-        return Ok(None);
-    }
-    let info = DentryInfo::new(stack)?;
-    let inode = crate::inode::get(sb, info.top())?;
+        stack.push(Lower { bidx, dentry: child }, GFP_KERNEL)?;
+        done = !is_dir || opaque;
+        Ok(())
+    })?;
+    let info = DentryInfo::new(stack, sbi.wbr)?;
+    let inode = match info.top() {
+        None => None,
+        Some(_) => Some(crate::inode::get(sb, &info)?),
+    };
     dentry.set_info(info);
-    Ok(Some(inode))
+    Ok(inode)
 }
 
 /// `d_revalidate` (ref-walk, `udba=reval`): a name stays valid while every lower
@@ -93,5 +96,14 @@ pub(crate) fn revalidate(d: &Dentry) -> Result<bool> {
     let Some(info) = d.info() else {
         return Ok(false);
     };
-    Ok(info.iter().all(|l| !l.dentry.is_unhashed()))
+    if info.top().is_none() {
+        // A negative name may have appeared on any branch.
+        return Ok(false);
+    }
+    let mut valid = true;
+    info.for_each(|_, l| {
+        valid &= !l.is_unhashed();
+        Ok(())
+    })?;
+    Ok(valid)
 }

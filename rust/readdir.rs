@@ -11,6 +11,10 @@
 #![forbid(unsafe_code)]
 
 use crate::inode::union_ino;
+use crate::sbinfo::SbInfo;
+use crate::stack::DentryInfo;
+use crate::vfs::dentry::LowerDentry;
+use crate::vfs::path::PrivateMount;
 use crate::vfs::dir::{read_lower_dir, Emitter};
 use crate::vfs::file::File;
 use crate::vfs::inode::Inode;
@@ -115,15 +119,17 @@ pub(crate) fn release(file: &File) {
 }
 
 fn read_listing(file: &File) -> Result<Listing> {
-    let d = file.dentry();
-    let info = d.info().ok_or(EIO)?;
-    let sbi = file.inode_sb().info();
+    let info = file.dentry().info().ok_or(EIO)?;
+    merged(file.inode_sb().info(), info)
+}
+
+/// Reads the merged listing of the directory `info` describes.
+fn merged(sbi: &SbInfo, info: &DentryInfo) -> Result<Listing> {
     let mut l = Listing::default();
-    for (level, lower) in info.iter().enumerate() {
-        let level = u16::try_from(level).map_err(|_| EINVAL)?;
-        let br = sbi.branch(lower.bidx)?;
+    let mut level = 0u16;
+    info.for_each(|bidx, dir| {
+        let br = sbi.branch(bidx)?;
         let honours = br.perm.honours_whiteouts();
-        let bidx = lower.bidx;
         let mut sink = |name: &[u8], ino: u64, d_type: u32| -> Result {
             if name == b"." || name == b".." {
                 return Ok(());
@@ -143,10 +149,36 @@ fn read_listing(file: &File) -> Result<Listing> {
             l.entries.push(Entry { off, len, level, d_type: d_type as u8, ino: uino }, GFP_KERNEL)?;
             Ok(())
         };
-        read_lower_dir(&br.mnt.path(&lower.dentry), &sbi.creator, &mut sink)?;
-    }
+        read_lower_dir(&br.mnt.path(dir), &sbi.creator, &mut sink)?;
+        level = level.checked_add(1).ok_or(EINVAL)?;
+        Ok(())
+    })?;
     l.merge()?;
     Ok(l)
+}
+
+/// Whether the merged directory `info` shows no entry (what `rmdir` needs).
+pub(crate) fn is_empty(sbi: &SbInfo, info: &DentryInfo) -> Result<bool> {
+    Ok(merged(sbi, info)?.entries.is_empty())
+}
+
+/// Every name in the branch directory `dir` but `.` and `..`, internal ones
+/// included (for cleaning the work directory and removed directories).
+pub(crate) fn names_of(
+    mnt: &PrivateMount,
+    dir: &LowerDentry,
+    cred: &kernel::cred::Credential,
+    out: &mut KVec<KVec<u8>>,
+) -> Result {
+    let mut sink = |name: &[u8], _ino: u64, _t: u32| -> Result {
+        if name != b"." && name != b".." {
+            let mut n = KVec::new();
+            n.extend_from_slice(name, GFP_KERNEL)?;
+            out.push(n, GFP_KERNEL)?;
+        }
+        Ok(())
+    };
+    read_lower_dir(&mnt.path(dir), cred, &mut sink)
 }
 
 /// `->iterate_shared`: emits the listing from the file position on.

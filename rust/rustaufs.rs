@@ -20,9 +20,11 @@
 //! per file.
 
 mod branch;
+mod copyup;
 mod file;
 mod inode;
 mod lookup;
+mod namei;
 // Shared with the host tests (tests/host), where its items are public API.
 #[allow(unreachable_pub, dead_code)]
 mod opts;
@@ -32,6 +34,7 @@ mod stack;
 mod stats;
 mod superblock;
 mod vfs;
+mod workdir;
 // Shared with the host tests, as `opts`.
 #[allow(unreachable_pub, dead_code)]
 mod whiteout;

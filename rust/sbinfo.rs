@@ -5,12 +5,16 @@
 use crate::branch::Branch;
 use crate::opts::Udba;
 use crate::stack::BIdx;
+use crate::workdir::Work;
 use kernel::cred::Credential;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 
 /// What a mounted union knows about itself. Immutable after `fill_super`.
 pub(crate) struct SbInfo {
+    /// The write branch's work directory and whiteout base (set when `wbr` is).
+    /// First, so that it is dropped before the branch mounts its dentries live on.
+    pub(crate) work: Option<Work>,
     /// The branches, top first.
     pub(crate) branches: KVec<Branch>,
     /// How direct changes to branches are noticed.
@@ -19,14 +23,28 @@ pub(crate) struct SbInfo {
     pub(crate) creator: ARef<Credential>,
     /// aufs's `si=` id, shown in `/proc/mounts`.
     pub(crate) id: u32,
+    /// The write branch: the top-most `rw` branch, where new names and copies go.
+    pub(crate) wbr: Option<BIdx>,
 }
 
 impl SbInfo {
     /// Counts a new superblock's data.
-    pub(crate) fn new(branches: KVec<Branch>, udba: Udba, creator: ARef<Credential>, id: u32) -> Result<KBox<Self>> {
-        let b = KBox::new(SbInfo { branches, udba, creator, id }, GFP_KERNEL)?;
+    pub(crate) fn new(
+        branches: KVec<Branch>,
+        udba: Udba,
+        creator: ARef<Credential>,
+        id: u32,
+        wbr: Option<BIdx>,
+        work: Option<Work>,
+    ) -> Result<KBox<Self>> {
+        let b = KBox::new(SbInfo { work, branches, udba, creator, id, wbr }, GFP_KERNEL)?;
         crate::stats::SUPERS.inc();
         Ok(b)
+    }
+
+    /// The write branch: `EROFS` if the union has none.
+    pub(crate) fn write_branch(&self) -> Result<&Branch> {
+        self.branch(self.wbr.ok_or(EROFS)?)
     }
 
     /// The branch at `b`. Indices come from stacks built against this table.

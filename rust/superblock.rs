@@ -7,7 +7,11 @@ use crate::branch::{self, NewBranch};
 use crate::opts::{self, Opt, Udba};
 use crate::sbinfo::SbInfo;
 use crate::stack::{DentryInfo, Lower};
+use crate::vfs::cred::CredGuard;
 use crate::vfs::dentry::Dentry;
+use crate::vfs::dirop::WriteAccess;
+use crate::workdir::Work;
+use kernel::cred::Credential;
 use crate::vfs::fc::{self, FsContext};
 use crate::vfs::path::Path;
 use crate::vfs::sb::{NewSuperBlock, SuperBlock};
@@ -104,25 +108,35 @@ pub(crate) fn fill_super(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
     let branches = branch::build(fc, new)?;
     let max_bytes = branches.iter().map(|b| b.user.max_bytes()).max().unwrap_or(0);
     let depth = branches.iter().map(|b| b.user.stack_depth()).max().unwrap_or(0) + 1;
-    let writable = branches.iter().any(|b| b.perm.perm == opts::Perm::Rw);
+    let wbr = branches.iter().position(|b| b.perm.perm == opts::Perm::Rw).map(branch::bidx);
     let creator = ARef::from(fc.cred());
+    let work = match wbr {
+        Some(w) => Some(setup_work(fc, &branches[w.get()], &creator)?),
+        None => None,
+    };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    sb.set_info(SbInfo::new(branches, udba, creator, id)?);
-    // Writing through the union is the next step of the project; until then every
-    // union is read-only, and says so.
-    if writable {
-        fc.info(format_args!("writing is not implemented yet: mounted read-only"));
-    }
-    sb.set_params(MAGIC, max_bytes, depth, true, udba != Udba::None);
+    sb.set_info(SbInfo::new(branches, udba, creator, id, wbr, work)?);
+    // A union without a writable branch is read-only (aufs and overlayfs alike).
+    sb.set_params(MAGIC, max_bytes, depth, wbr.is_none(), udba != Udba::None);
 
     let sbi = sb.sb().info();
     let mut stack = KVec::with_capacity(sbi.branches.len(), GFP_KERNEL)?;
     for (i, br) in sbi.branches.iter().enumerate() {
         stack.push(Lower { bidx: branch::bidx(i), dentry: ARef::from(br.user.dentry()) }, GFP_KERNEL)?;
     }
-    let info = DentryInfo::new(stack)?;
-    let inode = crate::inode::get(sb.sb(), info.top())?;
+    let info = DentryInfo::new(stack, sbi.wbr)?;
+    let inode = crate::inode::get(sb.sb(), &info)?;
     sb.set_root(inode, info)
+}
+
+/// Makes the write branch's work directory and whiteout base (as the mounter).
+fn setup_work(fc: &FsContext, br: &crate::branch::Branch, creator: &Credential) -> Result<Work> {
+    let _c = CredGuard::new(creator);
+    let res = WriteAccess::new(&br.mnt)
+        .and_then(|w| Work::setup(&w, br.user.dentry(), br.perm.nolwh, creator));
+    res.inspect_err(|e| {
+        fc.error(format_args!("cannot set up the work directory .wh..wh.orph on the write branch: {e:?}"));
+    })
 }
 
 /// `reconfigure` (remount): options are checked; nothing changes yet, and the
@@ -148,7 +162,9 @@ pub(crate) fn reconfigure(fc: &mut FsContext) -> Result {
             return Err(EINVAL);
         }
     }
-    fc.force_rdonly();
+    if fc.root_sb().is_some_and(|sb| sb.info().wbr.is_none()) {
+        fc.force_rdonly();
+    }
     Ok(())
 }
 

@@ -121,6 +121,20 @@ impl LowerDentry {
         Ok(unsafe { Self::adopt(ptr) })
     }
 
+    /// The target of this symbolic link, NUL-terminated (`vfs_get_link`).
+    pub(crate) fn link_target(&self) -> Result<kernel::str::CString> {
+        let mut done = bindings::delayed_call::default();
+        // SAFETY: a counted dentry; `done` receives the release callback.
+        let p = unsafe { bindings::vfs_get_link(self.as_ptr(), &mut done) };
+        let p = from_err_ptr(p.cast_mut())?;
+        // SAFETY: on success `p` is a NUL-terminated string valid until
+        // `do_delayed_call(&done)`, which runs after the copy.
+        let r = unsafe { kernel::str::CStr::from_char_ptr(p) }.to_cstring();
+        // SAFETY: releases what `vfs_get_link` set up.
+        unsafe { bindings::rustaufs_do_delayed_call(&mut done) };
+        Ok(r?)
+    }
+
     /// Whether `self` is `other` or lies below it (`is_subdir`).
     pub(crate) fn is_subdir_of(&self, other: &LowerDentry) -> bool {
         // SAFETY: both dentries are valid (type invariant).
@@ -140,7 +154,105 @@ impl LowerDentry {
 #[repr(transparent)]
 pub(crate) struct Dentry(Opaque<bindings::dentry>);
 
+// SAFETY: as for `LowerDentry`.
+unsafe impl Send for Dentry {}
+// SAFETY: as for `LowerDentry`; `d_fsdata` is only mutated through `SetOnce`.
+unsafe impl Sync for Dentry {}
+
+// SAFETY: `dget`/`dput` maintain the count.
+unsafe impl AlwaysRefCounted for Dentry {
+    fn inc_ref(&self) {
+        // SAFETY: valid with a positive count (type invariant).
+        unsafe { bindings::rustaufs_dget(self.as_ptr()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: the caller owns a count.
+        unsafe { bindings::dput(obj.cast().as_ptr()) };
+    }
+}
+
+/// A stable copy of a dentry's name (`take_dentry_name_snapshot`).
+pub(crate) struct NameSnapshot(bindings::name_snapshot);
+
+impl NameSnapshot {
+    /// The name.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        // SAFETY: a snapshot's name is valid until it is released in `Drop`.
+        unsafe {
+            let len = self.0.name.__bindgen_anon_1.__bindgen_anon_1.len;
+            core::slice::from_raw_parts(self.0.name.name, len as usize)
+        }
+    }
+}
+
+impl Drop for NameSnapshot {
+    fn drop(&mut self) {
+        // SAFETY: taken by `take_dentry_name_snapshot`, released once.
+        unsafe { bindings::release_dentry_name_snapshot(&mut self.0) };
+    }
+}
+
 impl Dentry {
+    /// A counted reference to the parent (`dget_parent`); the root's parent is
+    /// itself.
+    pub(crate) fn parent_ref(&self) -> ARef<Dentry> {
+        // SAFETY: the dentry is valid; `dget_parent` returns a counted dentry of
+        // the same (our) superblock.
+        unsafe { ARef::from_raw(NonNull::new_unchecked(bindings::dget_parent(self.as_ptr()).cast())) }
+    }
+
+    /// Whether this is the root of our superblock.
+    pub(crate) fn is_root(&self) -> bool {
+        // SAFETY: `d_parent` of a valid dentry is read as `IS_ROOT` does.
+        unsafe { core::ptr::eq((*self.as_ptr()).d_parent, self.as_ptr()) }
+    }
+
+    /// A stable copy of the name, safe to use while the dentry may be renamed.
+    pub(crate) fn name_snapshot(&self) -> NameSnapshot {
+        let mut s = core::mem::MaybeUninit::<bindings::name_snapshot>::uninit();
+        // SAFETY: the dentry is valid; the helper initialises the snapshot.
+        unsafe {
+            bindings::take_dentry_name_snapshot(s.as_mut_ptr(), self.as_ptr());
+            NameSnapshot(s.assume_init())
+        }
+    }
+
+    /// The superblock.
+    pub(crate) fn sb(&self) -> &super::sb::SuperBlock {
+        // SAFETY: a dentry's superblock outlives it.
+        unsafe { super::sb::SuperBlock::from_raw((*self.as_ptr()).d_sb) }
+    }
+
+    /// Attaches `inode` to this negative dentry (`d_instantiate`), handing over our
+    /// count on the inode.
+    pub(crate) fn instantiate(&self, inode: ARef<Inode>) {
+        let raw = ARef::into_raw(inode);
+        // SAFETY: called from a creating operation with the parent locked, on the
+        // negative dentry the VFS passed; `d_instantiate` takes our count.
+        unsafe { bindings::d_instantiate(self.as_ptr(), raw.as_ptr().cast()) };
+    }
+
+    /// Unhashes the dentry (`d_drop`), so that no lookup finds it again.
+    pub(crate) fn drop_from_cache(&self) {
+        // SAFETY: the dentry is valid; `d_drop` takes the locks it needs.
+        unsafe { bindings::d_drop(self.as_ptr()) };
+    }
+
+    /// Checks a `setattr` request against our inode with the caller's credentials
+    /// (`setattr_prepare`).
+    pub(crate) fn setattr_prepare(&self, attr: &mut super::attr::Iattr) -> Result {
+        // SAFETY: the dentry is positive (called from `->setattr`); `attr` is the
+        // call's. Our superblock has no idmapped mounts of its own: `nop_mnt_idmap`.
+        kernel::error::to_result(unsafe {
+            bindings::setattr_prepare(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                self.as_ptr(),
+                attr.as_mut_ptr(),
+            )
+        })
+    }
+
     /// Borrows one of our dentries.
     ///
     /// # Safety

@@ -37,11 +37,6 @@ impl FsContext {
         self.log(b'w', args);
     }
 
-    /// Logs a notice into the context (`infofc`).
-    pub(crate) fn info(&self, args: fmt::Arguments<'_>) {
-        self.log(b'i', args);
-    }
-
     fn log(&self, level: u8, args: fmt::Arguments<'_>) {
         let Ok(msg) = CString::try_from_fmt(args) else { return };
         // SAFETY: the context is live (type invariant); the format string takes one

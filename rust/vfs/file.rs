@@ -268,9 +268,125 @@ impl File {
         Some(unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<DirInfo>())) })
     }
 
+    /// Our inode of the file.
+    pub(crate) fn inode(&self) -> &super::inode::Inode {
+        // SAFETY: `f_inode` of a file of ours is one of our inodes, pinned by it.
+        unsafe { super::inode::Inode::from_raw((*self.as_ptr()).f_inode) }
+    }
+
     /// The superblock of the file's inode.
     pub(crate) fn inode_sb(&self) -> &super::sb::SuperBlock {
         // SAFETY: a file of ours lives on one of our superblocks, which outlives it.
         unsafe { super::sb::SuperBlock::from_raw((*(*self.as_ptr()).f_inode).i_sb) }
+    }
+}
+
+impl BackingFile {
+    /// Writes through the backing file (`backing_file_write_iter`); `end_write`
+    /// runs after the write (to refresh our inode's size and times).
+    ///
+    /// # Safety
+    ///
+    /// `iocb` and `iter` are the live arguments of a `->write_iter` call on the user
+    /// file this backing file was opened for, and the caller holds that file's
+    /// inode lock (the helper removes set-id bits through `notify_change`).
+    pub(crate) unsafe fn write_iter(
+        &self,
+        iocb: *mut bindings::kiocb,
+        iter: *mut bindings::iov_iter,
+        cred: &Credential,
+    ) -> isize {
+        let mut ctx = bindings::backing_file_ctx { cred: cred.as_ptr(), accessed: None, end_write: Some(end_write) };
+        // SAFETY: per the contract; `ctx` outlives the call.
+        unsafe { bindings::backing_file_write_iter(self.as_ptr(), iter, iocb, (*iocb).ki_flags, &mut ctx) }
+    }
+
+    /// Flushes `start..=end` to stable storage (`vfs_fsync_range`).
+    pub(crate) fn fsync(&self, start: i64, end: i64, datasync: bool, cred: &Credential) -> Result {
+        let _c = super::cred::CredGuard::new(cred);
+        // SAFETY: our live backing file.
+        kernel::error::to_result(unsafe { bindings::vfs_fsync_range(self.as_ptr(), start, end, datasync as i32) })
+    }
+
+    /// Allocates or punches space (`vfs_fallocate`).
+    pub(crate) fn fallocate(&self, mode: i32, offset: i64, len: i64, cred: &Credential) -> Result {
+        let _c = super::cred::CredGuard::new(cred);
+        // SAFETY: our live backing file.
+        kernel::error::to_result(unsafe { bindings::vfs_fallocate(self.as_ptr(), mode, offset, len) })
+    }
+}
+
+unsafe extern "C" fn end_write(iocb: *mut bindings::kiocb, _ret: isize) {
+    // SAFETY: called by the backing-file helpers during our `->write_iter`, whose
+    // user file (ours) is live and whose inode we hold locked.
+    let inode = unsafe { super::inode::Inode::from_raw(bindings::rustaufs_file_inode((*iocb).ki_filp)) };
+    crate::inode::refresh(inode);
+}
+
+/// A file a branch object is opened as for the module's own use (copy-up data),
+/// not tied to a user file (`kernel_file_open`).
+pub(crate) struct KernelFile(ARef<KFile>);
+
+impl KernelFile {
+    /// Opens `path` with `flags` as `cred`.
+    pub(crate) fn open(path: &LowerPath<'_>, flags: u32, cred: &Credential) -> Result<Self> {
+        let raw = path.raw();
+        // SAFETY: `raw` borrows counted objects; `cred` is live.
+        let f = unsafe {
+            bindings::kernel_file_open(&raw, (flags | bindings::RUSTAUFS_O_LARGEFILE) as i32, cred.as_ptr().cast())
+        };
+        let f = NonNull::new(from_err_ptr(f)?).ok_or(EIO)?;
+        // SAFETY: a new reference we own.
+        Ok(KernelFile(unsafe { ARef::from_raw(f.cast()) }))
+    }
+
+    fn as_ptr(&self) -> *mut bindings::file {
+        self.0.as_ptr()
+    }
+
+    /// Clones the whole of `src` (`len` bytes) into this file if the filesystem can
+    /// share extents (reflink); `false` if it cannot.
+    pub(crate) fn clone_from(&self, src: &KernelFile, len: i64) -> bool {
+        // SAFETY: both files are live and ours.
+        let n = unsafe { bindings::vfs_clone_file_range(src.as_ptr(), 0, self.as_ptr(), 0, len, 0) };
+        n == len
+    }
+
+    /// The next data offset at or after `pos` (`SEEK_DATA`): `Ok(None)` past the last
+    /// data, `Err` if the filesystem cannot tell.
+    pub(crate) fn next_data(&self, pos: i64) -> Result<Option<i64>> {
+        // SAFETY: our live file; `vfs_llseek` does not use `f_pos` for SEEK_DATA.
+        let r = unsafe { bindings::vfs_llseek(self.as_ptr(), pos, bindings::RUSTAUFS_SEEK_DATA as i32) };
+        if r == -(ENXIO.to_errno().abs() as i64) {
+            return Ok(None);
+        }
+        if r < 0 {
+            return Err(Error::from_errno(r as i32));
+        }
+        Ok(Some(r))
+    }
+
+    /// Copies `len` bytes at `pos` of `src` to the same offset of this file
+    /// (`vfs_copy_file_range`, which uses the filesystem's copy offload, or splice
+    /// across filesystems). Returns the bytes copied.
+    pub(crate) fn copy_range_from(&self, src: &KernelFile, pos: i64, len: usize) -> Result<usize> {
+        for flags in [0, bindings::RUSTAUFS_COPY_FILE_SPLICE] {
+            // SAFETY: both files are live; the helper checks the ranges.
+            let n = unsafe { bindings::vfs_copy_file_range(src.as_ptr(), pos, self.as_ptr(), pos, len, flags) };
+            if n == -(EXDEV.to_errno().abs() as isize) || n == -(EOPNOTSUPP.to_errno().abs() as isize) {
+                continue;
+            }
+            if n < 0 {
+                return Err(Error::from_errno(n as i32));
+            }
+            return Ok(n as usize);
+        }
+        Err(EXDEV)
+    }
+
+    /// Flushes the file (`vfs_fsync`).
+    pub(crate) fn fsync(&self) -> Result {
+        // SAFETY: our live file.
+        kernel::error::to_result(unsafe { bindings::vfs_fsync_range(self.as_ptr(), 0, i64::MAX, 0) })
     }
 }

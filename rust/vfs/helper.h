@@ -17,6 +17,8 @@
 #include <linux/statfs.h>
 #include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/delayed_call.h>
+#include <linux/sched/signal.h>
 
 /* Flag macros, as enumerators bindgen can read. */
 enum {
@@ -34,6 +36,30 @@ enum {
 	RUSTAUFS_FS_CONTEXT_FOR_RECONFIGURE = FS_CONTEXT_FOR_RECONFIGURE,
 	RUSTAUFS_STATX_INO = STATX_INO,
 	RUSTAUFS_O_NOATIME = O_NOATIME,
+	RUSTAUFS_COPY_FILE_SPLICE = COPY_FILE_SPLICE,
+	RUSTAUFS_RENAME_NOREPLACE = RENAME_NOREPLACE,
+	RUSTAUFS_RENAME_EXCHANGE = RENAME_EXCHANGE,
+	RUSTAUFS_RENAME_WHITEOUT = RENAME_WHITEOUT,
+	RUSTAUFS_ATTR_MODE = ATTR_MODE,
+	RUSTAUFS_ATTR_UID = ATTR_UID,
+	RUSTAUFS_ATTR_GID = ATTR_GID,
+	RUSTAUFS_ATTR_SIZE = ATTR_SIZE,
+	RUSTAUFS_ATTR_ATIME = ATTR_ATIME,
+	RUSTAUFS_ATTR_MTIME = ATTR_MTIME,
+	RUSTAUFS_ATTR_ATIME_SET = ATTR_ATIME_SET,
+	RUSTAUFS_ATTR_MTIME_SET = ATTR_MTIME_SET,
+	RUSTAUFS_ATTR_FILE = ATTR_FILE,
+	RUSTAUFS_ATTR_KILL_SUID = ATTR_KILL_SUID,
+	RUSTAUFS_ATTR_KILL_SGID = ATTR_KILL_SGID,
+	RUSTAUFS_ATTR_KILL_PRIV = ATTR_KILL_PRIV,
+	RUSTAUFS_ATTR_CTIME = ATTR_CTIME,
+	RUSTAUFS_SEEK_DATA = SEEK_DATA,
+	RUSTAUFS_O_LARGEFILE = O_LARGEFILE,
+	RUSTAUFS_VM_SHARED = VM_SHARED,
+	RUSTAUFS_VM_MAYWRITE = VM_MAYWRITE,
+	RUSTAUFS_I_MUTEX_PARENT = I_MUTEX_PARENT,
+	RUSTAUFS_S_ISGID = S_ISGID,
+	RUSTAUFS_FMODE_WRITE = (__force int)FMODE_WRITE,
 };
 
 /* Wrappers of static inline functions and macros (rust/glue.c). */
@@ -57,4 +83,17 @@ void rustaufs_inode_unlock_shared(struct inode *inode);
 void rustaufs_touch_atime(struct file *file);
 const unsigned char *rustaufs_d_name(const struct dentry *dentry, unsigned int *len);
 bool rustaufs_inode_is_new(struct inode *inode);
+const struct cred *rustaufs_override_creds(const struct cred *cred);
+void rustaufs_revert_creds(const struct cred *old);
+void rustaufs_inode_lock(struct inode *inode);
+void rustaufs_inode_unlock(struct inode *inode);
+void rustaufs_remove_inode_hash(struct inode *inode);
+void rustaufs_iattr_set_ids(struct iattr *attr, kuid_t uid, kgid_t gid);
+unsigned long rustaufs_vma_flags(const struct vm_area_struct *vma);
+kuid_t rustaufs_current_fsuid(void);
+kgid_t rustaufs_current_fsgid(void);
+void rustaufs_do_delayed_call(struct delayed_call *call);
+bool rustaufs_signal_pending(void);
+void rustaufs_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);
+size_t rustaufs_iov_iter_count(const struct iov_iter *i);
 int rustaufs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const char *value);

@@ -209,6 +209,76 @@ impl Inode {
         unsafe { SuperBlock::from_raw((*self.as_ptr()).i_sb) }
     }
 
+    fn mode(&self) -> u32 {
+        // SAFETY: `i_mode` of a live inode, read racily as the VFS does.
+        u32::from(unsafe { (*self.as_ptr()).i_mode })
+    }
+
+    /// Whether this is a directory.
+    pub(crate) fn is_dir(&self) -> bool {
+        self.mode() & bindings::S_IFMT == bindings::S_IFDIR
+    }
+
+    /// Whether this is a device, FIFO or socket (their data is not the branch's).
+    pub(crate) fn is_special(&self) -> bool {
+        !matches!(self.mode() & bindings::S_IFMT, bindings::S_IFDIR | bindings::S_IFREG | bindings::S_IFLNK)
+    }
+
+    /// Checks the caller's access against this inode's own attributes
+    /// (`generic_permission`).
+    pub(crate) fn generic_permission(&self, mask: u32) -> Result {
+        // SAFETY: a live inode; our superblock has no idmap of its own.
+        kernel::error::to_result(unsafe {
+            bindings::generic_permission(core::ptr::addr_of_mut!(bindings::nop_mnt_idmap), self.as_ptr(), mask as i32)
+        })
+    }
+
+    /// Sets the link count to 0 (a removed directory).
+    pub(crate) fn clear_nlink(&self) {
+        // SAFETY: a live inode; the VFS holds its lock in the removing operation.
+        unsafe { bindings::clear_nlink(self.as_ptr()) };
+    }
+
+    /// Drops one link (a removed name of a file whose data is on a lower branch).
+    pub(crate) fn drop_nlink(&self) {
+        // SAFETY: as for `clear_nlink`; never below zero.
+        unsafe {
+            if (*self.as_ptr()).__bindgen_anon_1.i_nlink > 0 {
+                bindings::drop_nlink(self.as_ptr());
+            }
+        }
+    }
+
+    /// The owner a new object in this directory gets when the caller is `caller`:
+    /// the caller's ids, with the directory's group if it is set-group-id.
+    pub(crate) fn owner_for_child(&self, caller: super::cred::Owner) -> super::cred::Owner {
+        if self.mode() & bindings::RUSTAUFS_S_ISGID != 0 {
+            // SAFETY: `i_gid` of a live inode, read as the VFS does.
+            return super::cred::Owner { uid: caller.uid, gid: unsafe { (*self.as_ptr()).i_gid } };
+        }
+        caller
+    }
+
+    /// The mode of a new directory in this one (type bits included): set-group-id
+    /// is inherited.
+    pub(crate) fn mode_for_child_dir(&self, mode: u32) -> u32 {
+        bindings::S_IFDIR | (mode & 0o7777) | (self.mode() & bindings::RUSTAUFS_S_ISGID)
+    }
+
+    /// Re-keys the inode in the inode hash after copy-up, so that later lookups of
+    /// its new data object find it (`remove_inode_hash` + `__insert_inode_hash`).
+    pub(crate) fn rehash(&self, key: usize) {
+        let c = container_of(self.as_ptr());
+        // SAFETY: a live inode of ours in a `Container`. While it is unhashed no
+        // `iget5_locked` can see it, so changing the key races with nothing; the
+        // hash helpers take `inode_hash_lock` themselves.
+        unsafe {
+            bindings::rustaufs_remove_inode_hash(self.as_ptr());
+            (*c).key.store(key, Ordering::Relaxed);
+            bindings::__insert_inode_hash(self.as_ptr(), hash_of(key) as _);
+        }
+    }
+
     /// Copies attributes from a lower inode (`fsstack_copy_attr_all` and the size).
     pub(crate) fn copy_attr(&self, lower: &LowerInode) {
         // SAFETY: both inodes are valid; the helpers copy fields as the VFS's own
@@ -219,6 +289,30 @@ impl Inode {
         }
     }
 
+}
+
+/// One of our inodes locked exclusively (`inode_lock`), as the VFS locks it for
+/// writes.
+///
+/// # Invariants
+///
+/// We hold the inode's `i_rwsem` for writing; `Drop` releases it.
+pub(crate) struct InodeGuard<'a>(&'a Inode);
+
+impl Inode {
+    /// Locks the inode (`inode_lock`).
+    pub(crate) fn lock(&self) -> InodeGuard<'_> {
+        // SAFETY: a live inode.
+        unsafe { bindings::rustaufs_inode_lock(self.as_ptr()) };
+        InodeGuard(self)
+    }
+}
+
+impl Drop for InodeGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the type invariant.
+        unsafe { bindings::rustaufs_inode_unlock(self.0.as_ptr()) };
+    }
 }
 
 /// A freshly allocated, locked (`I_NEW`) inode from [`get_or_create`].
@@ -249,11 +343,15 @@ unsafe extern "C" fn set_key(inode: *mut bindings::inode, data: *mut c_void) -> 
     0
 }
 
+fn hash_of(key: usize) -> core::ffi::c_ulong {
+    // NO-OVERFLOW: a hash may wrap; `iget5_locked` takes an `unsigned long`.
+    (key >> 4) as core::ffi::c_ulong
+}
+
 /// Finds our inode for `key` (a [`LowerInode::key`]) or allocates a new one
 /// (`iget5_locked`).
 pub(crate) fn get_or_create(sb: &SuperBlock, key: usize) -> Result<Lookup> {
-    // NO-OVERFLOW: a hash may wrap; `iget5_locked` takes an `unsigned long`.
-    let hash = (key >> 4) as core::ffi::c_ulong;
+    let hash = hash_of(key);
     // SAFETY: `sb` is a live rustaufs superblock; the callbacks match the
     // `Container` layout of its inodes; `key` is passed as an opaque value.
     let ptr = unsafe {

@@ -40,9 +40,12 @@
 //! branches never call into the union (a branch inside the union is refused at
 //! mount time).
 
+pub(crate) mod attr;
 pub(crate) mod bindings;
+pub(crate) mod cred;
 pub(crate) mod dentry;
 pub(crate) mod dir;
+pub(crate) mod dirop;
 pub(crate) mod fc;
 pub(crate) mod file;
 pub(crate) mod inode;
@@ -69,6 +72,23 @@ pub(crate) const O_EXCL: u32 = bindings::O_EXCL;
 pub(crate) const O_NOCTTY: u32 = bindings::O_NOCTTY;
 /// Open flags.
 pub(crate) const O_TRUNC: u32 = bindings::O_TRUNC;
+/// Open flags.
+pub(crate) const O_RDONLY: u32 = bindings::O_RDONLY;
+/// Open flags.
+pub(crate) const O_WRONLY: u32 = bindings::O_WRONLY;
+/// Open flags: the access mode bits.
+pub(crate) const O_ACCMODE: u32 = bindings::O_ACCMODE;
+/// `renameat2` flags.
+pub(crate) const RENAME_NOREPLACE: u32 = bindings::RUSTAUFS_RENAME_NOREPLACE;
+/// `renameat2` flags.
+pub(crate) const RENAME_EXCHANGE: u32 = bindings::RUSTAUFS_RENAME_EXCHANGE;
+
+/// Whether the current task is being killed (`fatal_signal_pending`): long copies
+/// stop early.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: no preconditions; reads the current task.
+    unsafe { bindings::rustaufs_signal_pending() }
+}
 
 /// A mount's idmap (`struct mnt_idmap`), passed through to permission checks.
 /// Only ever obtained from a live mount and used while that mount is pinned.

@@ -11,7 +11,8 @@ use super::dir::Emitter;
 use super::file::File;
 use super::inode::{self as vinode, Inode, Kind};
 use super::{Kstat, SeqFile};
-use crate::{file as ufile, inode as uinode, lookup, readdir, superblock};
+use crate::{file as ufile, inode as uinode, lookup, namei, readdir, superblock};
+use super::attr::Iattr;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use core::ptr;
 use kernel::prelude::*;
@@ -201,8 +202,139 @@ unsafe extern "C" fn listxattr(dentry: *mut bindings::dentry, list: *mut c_char,
     }
 }
 
+
+/// The name of a dentry whose parent the VFS holds locked for this call.
+///
+/// # Safety
+///
+/// The parent of `d` is locked for `'a` (every namespace operation's contract).
+unsafe fn locked_name<'a>(d: &'a Dentry) -> &'a [u8] {
+    // SAFETY: per the contract the name cannot change.
+    unsafe { d.name() }
+}
+
+unsafe extern "C" fn create_op(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+) -> c_int {
+    // SAFETY: `->create` on a live directory of ours, locked, with a negative
+    // dentry whose name is stable under that lock.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    // SAFETY: the parent is locked.
+    let name = unsafe { locked_name(d) };
+    ret(namei::create(dir, d, name, namei::New::File, u32::from(mode)))
+}
+
+unsafe extern "C" fn mkdir_op(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+) -> *mut bindings::dentry {
+    // SAFETY: as in `create_op`.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    // SAFETY: the parent is locked.
+    let name = unsafe { locked_name(d) };
+    match namei::create(dir, d, name, namei::New::Dir, u32::from(mode)) {
+        Ok(()) => ptr::null_mut(),
+        Err(e) => err_ptr(e),
+    }
+}
+
+unsafe extern "C" fn mknod_op(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+    dev: bindings::dev_t,
+) -> c_int {
+    // SAFETY: as in `create_op`.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    // SAFETY: the parent is locked.
+    let name = unsafe { locked_name(d) };
+    ret(namei::create(dir, d, name, namei::New::Node(dev), u32::from(mode)))
+}
+
+unsafe extern "C" fn symlink_op(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    target: *const c_char,
+) -> c_int {
+    // SAFETY: as in `create_op`; `target` is a NUL-terminated kernel string.
+    let (dir, d, t) =
+        unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry), kernel::str::CStr::from_char_ptr(target)) };
+    // SAFETY: the parent is locked.
+    let name = unsafe { locked_name(d) };
+    ret(namei::create(dir, d, name, namei::New::Symlink(t), bindings::S_IFLNK | 0o777))
+}
+
+unsafe extern "C" fn link_op(old: *mut bindings::dentry, dir: *mut bindings::inode, dentry: *mut bindings::dentry) -> c_int {
+    // SAFETY: `->link`: `old` is a live positive dentry of ours (its inode locked by
+    // the VFS), `dir` is locked, `dentry` negative.
+    let (old, dir, d) = unsafe { (Dentry::from_raw(old), Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    // SAFETY: the parent is locked.
+    let name = unsafe { locked_name(d) };
+    ret(namei::link(old, dir, d, name))
+}
+
+unsafe extern "C" fn unlink_op(dir: *mut bindings::inode, dentry: *mut bindings::dentry) -> c_int {
+    // SAFETY: `->unlink`: `dir` and the victim are locked by the VFS.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    // SAFETY: the parent is locked.
+    let name = unsafe { locked_name(d) };
+    ret(namei::remove(dir, d, name, false))
+}
+
+unsafe extern "C" fn rmdir_op(dir: *mut bindings::inode, dentry: *mut bindings::dentry) -> c_int {
+    // SAFETY: `->rmdir`: as for `unlink_op`.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    // SAFETY: the parent is locked.
+    let name = unsafe { locked_name(d) };
+    ret(namei::remove(dir, d, name, true))
+}
+
+unsafe extern "C" fn rename_op(
+    _idmap: *mut bindings::mnt_idmap,
+    old_dir: *mut bindings::inode,
+    old: *mut bindings::dentry,
+    new_dir: *mut bindings::inode,
+    new: *mut bindings::dentry,
+    flags: c_uint,
+) -> c_int {
+    // SAFETY: `->rename`: both parents are locked (`lock_rename`) and the dentries
+    // are live.
+    let (od, o, nd, n) =
+        unsafe { (Inode::from_raw(old_dir), Dentry::from_raw(old), Inode::from_raw(new_dir), Dentry::from_raw(new)) };
+    // SAFETY: both parents are locked.
+    let (on, nn) = unsafe { (locked_name(o), locked_name(n)) };
+    ret(namei::rename(od, o, on, nd, n, nn, flags))
+}
+
+unsafe extern "C" fn setattr_op(
+    _idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    attr: *mut bindings::iattr,
+) -> c_int {
+    // SAFETY: `->setattr` on a live positive dentry of ours, its inode locked by
+    // the VFS; `attr` is the call's.
+    let (d, a) = unsafe { (Dentry::from_raw(dentry), Iattr::from_raw(attr)) };
+    ret(uinode::setattr(d, a))
+}
+
 static DIR_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_operations {
     lookup: Some(lookup_op),
+    create: Some(create_op),
+    mkdir: Some(mkdir_op),
+    mknod: Some(mknod_op),
+    symlink: Some(symlink_op),
+    link: Some(link_op),
+    unlink: Some(unlink_op),
+    rmdir: Some(rmdir_op),
+    rename: Some(rename_op),
+    setattr: Some(setattr_op),
     permission: Some(permission),
     getattr: Some(getattr),
     listxattr: Some(listxattr),
@@ -212,6 +344,7 @@ static DIR_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_opera
 
 static FILE_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_operations {
     permission: Some(permission),
+    setattr: Some(setattr_op),
     getattr: Some(getattr),
     listxattr: Some(listxattr),
     // SAFETY: optional callbacks.
@@ -221,6 +354,7 @@ static FILE_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_oper
 static SYMLINK_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_operations {
     get_link: Some(get_link),
     getattr: Some(getattr),
+    setattr: Some(setattr_op),
     listxattr: Some(listxattr),
     // SAFETY: optional callbacks.
     ..unsafe { core::mem::zeroed() }
@@ -250,15 +384,23 @@ unsafe extern "C" fn xattr_get(
 unsafe extern "C" fn xattr_set(
     _h: *const bindings::xattr_handler,
     _idmap: *mut bindings::mnt_idmap,
-    _dentry: *mut bindings::dentry,
+    dentry: *mut bindings::dentry,
     _inode: *mut bindings::inode,
-    _name: *const c_char,
-    _value: *const c_void,
-    _size: usize,
-    _flags: c_int,
+    name: *const c_char,
+    value: *const c_void,
+    size: usize,
+    flags: c_int,
 ) -> c_int {
-    // Writes are refused until copy-up lands; the superblock is read-only.
-    errno(EROFS)
+    // SAFETY: a live dentry of ours (its inode locked by the VFS); `name` is
+    // NUL-terminated; `value` is null (remove) or has `size` bytes.
+    let (d, n) = unsafe { (Dentry::from_raw(dentry), kernel::str::CStr::from_char_ptr(name)) };
+    let v = if value.is_null() {
+        None
+    } else {
+        // SAFETY: see above.
+        Some(unsafe { core::slice::from_raw_parts(value.cast::<u8>(), size) })
+    };
+    ret(uinode::set_xattr(d, n, v, flags))
 }
 
 static XATTR_ALL: Table<bindings::xattr_handler> = Table(bindings::xattr_handler {
@@ -325,11 +467,50 @@ unsafe extern "C" fn file_splice_read(
 unsafe extern "C" fn file_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
     // SAFETY: a live `->mmap` call on one of our files.
     let f = unsafe { File::from_raw(file) };
-    match ufile::backing(f) {
-        // SAFETY: `vma` is this call's.
-        Ok((real, cred)) => unsafe { real.mmap(vma, cred) },
+    // SAFETY: `vma` is this call's, under `mmap_lock`.
+    let flags = unsafe { bindings::rustaufs_vma_flags(vma) };
+    let shared = flags & bindings::RUSTAUFS_VM_SHARED as kernel::ffi::c_ulong != 0;
+    let write = flags & bindings::VM_WRITE as kernel::ffi::c_ulong != 0;
+    match ufile::for_mmap(f, shared, write) {
+        // SAFETY: `vma` is this call's; clearing `VM_MAYWRITE` before the mapping
+        // exists makes it read-only for good (`mprotect` checks it).
+        Ok((real, cred, may_write)) => unsafe {
+            if !may_write {
+                bindings::rustaufs_vm_flags_clear(vma, bindings::RUSTAUFS_VM_MAYWRITE as _);
+            }
+            real.mmap(vma, cred)
+        },
         Err(e) => errno(e),
     }
+}
+
+unsafe extern "C" fn file_write_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+    // SAFETY: a live `->write_iter` call on one of our files.
+    let f = unsafe { File::from_raw((*iocb).ki_filp) };
+    // SAFETY: as above; the iter is this call's.
+    if unsafe { bindings::rustaufs_iov_iter_count(iter) } == 0 {
+        return 0;
+    }
+    let _lock = f.inode().lock();
+    match ufile::for_write(f) {
+        // SAFETY: the iocb and iter are this call's; we hold our inode's lock.
+        Ok((real, cred)) => unsafe { real.write_iter(iocb, iter, cred) },
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+unsafe extern "C" fn file_fsync(file: *mut bindings::file, start: i64, end: i64, datasync: c_int) -> c_int {
+    // SAFETY: a live `->fsync` call on one of our files.
+    let f = unsafe { File::from_raw(file) };
+    ret(ufile::fsync(f, start, end, datasync != 0))
+}
+
+unsafe extern "C" fn file_fallocate(file: *mut bindings::file, mode: c_int, offset: i64, len: i64) -> kernel::ffi::c_long {
+    // SAFETY: a live `->fallocate` call on one of our files.
+    let f = unsafe { File::from_raw(file) };
+    let _lock = f.inode().lock();
+    // CAST: an errno or 0 always fits.
+    ret(ufile::fallocate(f, mode, offset, len)) as kernel::ffi::c_long
 }
 
 unsafe extern "C" fn file_llseek(file: *mut bindings::file, offset: i64, whence: c_int) -> i64 {
@@ -342,7 +523,11 @@ static FILE_FOPS: Table<bindings::file_operations> = Table(bindings::file_operat
     open: Some(file_open),
     release: Some(file_release),
     read_iter: Some(file_read_iter),
+    write_iter: Some(file_write_iter),
     splice_read: Some(file_splice_read),
+    splice_write: Some(bindings::iter_file_splice_write),
+    fsync: Some(file_fsync),
+    fallocate: Some(file_fallocate),
     mmap: Some(file_mmap),
     llseek: Some(file_llseek),
     // SAFETY: optional callbacks.

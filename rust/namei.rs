@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Namespace operations: create, mkdir, mknod, symlink, link, unlink, rmdir and
+//! rename (aufs: `fs/aufs/i_op_add.c`, `i_op_del.c`, `i_op_ren.c`; overlayfs:
+//! `dir.c`).
+//!
+//! The VFS holds our parent directory locked (both, for rename) and has checked
+//! permission on the union. Each operation copies the parent up, then changes the
+//! write branch with `vfs_*` helpers under a [`WriteAccess`] and a [`DirOp`] (the
+//! parent locked, the name looked up under the lock). Objects users create are
+//! made with the caller's credentials, so they get the caller's owner and the
+//! branch applies its own rules; aufs's internal names (whiteouts, opaque
+//! markers, the work directory) are made with the mounter's.
+//!
+//! Multi-step operations order their steps so that every intermediate state shows
+//! either the old or the new union, and undo what they did on failure:
+//!
+//! - removing a name that a lower branch has: the whiteout is made first (it has
+//!   no effect while the upper object exists), then the upper object is removed;
+//!   if that fails, the whiteout is removed again;
+//! - a directory is removed by renaming its upper part into the work directory
+//!   after the whiteout is in place, then emptying it there;
+//! - a new directory over a whiteout is built opaque in the work directory and
+//!   renamed into place, then the whiteout is removed;
+//! - rename makes the whiteout of the source name before renaming.
+//!
+//! After a successful removal our dentry is unhashed (`d_drop`), so a later
+//! creation of the name starts from a fresh lookup.
+#![forbid(unsafe_code)]
+
+use crate::copyup::{self, upper_dir};
+use crate::sbinfo::SbInfo;
+use crate::vfs::attr::{self, Iattr};
+use crate::vfs::cred::{CredGuard, Owner};
+use crate::vfs::dentry::{Dentry, LowerDentry};
+use crate::vfs::dirop::{DirOp, RenameOp, WriteAccess};
+use crate::vfs::inode::Inode;
+use crate::whiteout;
+use crate::workdir;
+use kernel::prelude::*;
+use kernel::sync::aref::ARef;
+
+/// What a new object is.
+pub(crate) enum New<'a> {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A device, FIFO or socket, with its device number.
+    Node(u32),
+    /// A symbolic link to the target.
+    Symlink(&'a kernel::str::CStr),
+}
+
+/// Names the union refuses to create: aufs's internal names (`EPERM`) and names
+/// longer than aufs's limit (`ENAMETOOLONG`).
+fn check_new_name(name: &[u8]) -> Result {
+    if whiteout::is_internal(name) {
+        return Err(EPERM);
+    }
+    if name.len() > whiteout::MAX_NAME_LEN {
+        return Err(ENAMETOOLONG);
+    }
+    Ok(())
+}
+
+/// Whether a branch below the write branch shows `name` in the union directory
+/// `parent` (so that removing it from the union needs a whiteout). Looked up again
+/// rather than remembered, so that hard links, renames and direct changes to
+/// branches are all answered by the branches themselves.
+fn lower_has_name(sbi: &SbInfo, parent: &Dentry, name: &[u8]) -> Result<bool> {
+    let wbr = sbi.wbr.ok_or(EROFS)?;
+    for l in parent.info().ok_or(EIO)?.lowers().iter().filter(|l| l.bidx > wbr) {
+        let child = l.dentry.lookup(name)?;
+        if !child.is_negative() {
+            return Ok(true);
+        }
+        if sbi.branch(l.bidx)?.perm.honours_whiteouts() && workdir::has_whiteout(&l.dentry, name)? {
+            return Ok(false);
+        }
+    }
+    Ok(false)
+}
+
+/// Attaches the new upper object `child` to our negative dentry `d`.
+fn instantiate(d: &Dentry, child: ARef<LowerDentry>) -> Result {
+    let info = d.info().ok_or(EIO)?;
+    if !info.set_upper(child) {
+        return Err(EIO);
+    }
+    let inode = crate::inode::get(d.sb(), info)?;
+    d.instantiate(inode);
+    Ok(())
+}
+
+/// `->create`, `->mkdir`, `->mknod`, `->symlink` of `d` in `dir`.
+pub(crate) fn create(dir: &Inode, d: &Dentry, name: &[u8], what: New<'_>, mode: u32) -> Result {
+    check_new_name(name)?;
+    let parent = d.parent_ref();
+    let pup = upper_dir(&parent)?;
+    let sbi = dir.sb().info();
+    let mnt = &sbi.write_branch()?.mnt;
+    let w = WriteAccess::new(mnt)?;
+    let whited = workdir::has_whiteout(&pup, name)?;
+    let child = if matches!(what, New::Dir) && (whited || lower_has_name(sbi, &parent, name)?) {
+        mkdir_opaque(sbi, &w, dir, &pup, name, mode)?
+    } else {
+        let op = DirOp::lookup(&w, &pup, name)?;
+        if !op.child().is_negative() {
+            return Err(EEXIST);
+        }
+        match what {
+            New::File => op.create(mode)?,
+            New::Dir => return instantiate(d, op.mkdir(mode)?.child_ref()).map(|()| refresh_dir(dir)),
+            New::Node(dev) => op.mknod(mode, dev)?,
+            New::Symlink(target) => op.symlink(target)?,
+        }
+        op.child_ref()
+    };
+    if whited {
+        let _c = CredGuard::new(&sbi.creator);
+        if let Err(e) = workdir::remove_whiteout(&w, &pup, name) {
+            // Harmless: the new object hides it.
+            pr_warn!("cannot remove a whiteout after create: {:?}\n", e);
+        }
+    }
+    instantiate(d, child)?;
+    refresh_dir(dir);
+    Ok(())
+}
+
+/// A new directory over a whiteout: built in the work directory, made opaque,
+/// given the caller's owner, then renamed into place.
+fn mkdir_opaque(
+    sbi: &SbInfo,
+    w: &WriteAccess<'_>,
+    dir: &Inode,
+    pup: &LowerDentry,
+    name: &[u8],
+    mode: u32,
+) -> Result<ARef<LowerDentry>> {
+    let owner = dir.owner_for_child(Owner::current());
+    let mode = dir.mode_for_child_dir(mode);
+    let _c = CredGuard::new(&sbi.creator);
+    let work = sbi.work.as_ref().ok_or(EROFS)?;
+    let tmp_name = work.temp_name();
+    let tmp = DirOp::lookup(w, &work.dir, tmp_name.as_bytes())?.mkdir(0o700)?.child_ref();
+    let res = (|| -> Result {
+        workdir::make_opaque(w, &tmp)?;
+        attr::setattr(w, &tmp, &mut Iattr::new().owner(owner))?;
+        attr::setattr(w, &tmp, &mut Iattr::new().mode(mode))?;
+        RenameOp::new(w, &work.dir, &tmp, pup, name, crate::vfs::RENAME_NOREPLACE)?.rename()
+    })();
+    if let Err(e) = res {
+        let _ = workdir::remove_tree(w, &work.dir, tmp_name.as_bytes(), &sbi.creator);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+fn refresh_dir(dir: &Inode) {
+    crate::inode::refresh(dir);
+}
+
+/// `->link`: the source is copied up, then linked on the write branch.
+pub(crate) fn link(old: &Dentry, dir: &Inode, d: &Dentry, name: &[u8]) -> Result {
+    check_new_name(name)?;
+    let src = copyup::copy_up_name(old)?;
+    let parent = d.parent_ref();
+    let pup = upper_dir(&parent)?;
+    let sbi = dir.sb().info();
+    let w = WriteAccess::new(&sbi.write_branch()?.mnt)?;
+    let whited = workdir::has_whiteout(&pup, name)?;
+    let child = {
+        let op = DirOp::lookup(&w, &pup, name)?;
+        op.link(&src)?;
+        op.child_ref()
+    };
+    if whited {
+        let _c = CredGuard::new(&sbi.creator);
+        let _ = workdir::remove_whiteout(&w, &pup, name);
+    }
+    let info = d.info().ok_or(EIO)?;
+    info.set_upper(child);
+    let inode = old.inode().ok_or(EIO)?;
+    crate::inode::refresh(inode);
+    d.instantiate(ARef::from(inode));
+    refresh_dir(dir);
+    Ok(())
+}
+
+/// `->unlink` and `->rmdir` of `d` in `dir`.
+pub(crate) fn remove(dir: &Inode, d: &Dentry, name: &[u8], is_dir: bool) -> Result {
+    let sbi = dir.sb().info();
+    let info = d.info().ok_or(EIO)?;
+    if !info.writable() {
+        return Err(EROFS);
+    }
+    let parent = d.parent_ref();
+    if is_dir && !crate::readdir::is_empty(sbi, info)? {
+        return Err(ENOTEMPTY);
+    }
+    let needs_wh = lower_has_name(sbi, &parent, name)?;
+    let upper = info.upper().cloned();
+    if !needs_wh && upper.is_none() {
+        return Err(ENOENT);
+    }
+    let pup = upper_dir(&parent)?;
+    let w = WriteAccess::new(&sbi.write_branch()?.mnt)?;
+    let wh = if needs_wh {
+        let _c = CredGuard::new(&sbi.creator);
+        Some(workdir::make_whiteout(&w, sbi, &pup, name)?)
+    } else {
+        None
+    };
+    if let Some(up) = upper {
+        let res = if is_dir { remove_upper_dir(sbi, &w, &pup, &up) } else { unlink_upper(&w, &pup, &up) };
+        if let Err(e) = res {
+            if wh.is_some() {
+                let _c = CredGuard::new(&sbi.creator);
+                if let Err(e2) = workdir::remove_whiteout(&w, &pup, name) {
+                    pr_warn!("cannot undo a whiteout ({:?})\n", e2);
+                }
+            }
+            return Err(e);
+        }
+    }
+    if let Some(inode) = d.inode() {
+        if is_dir {
+            inode.clear_nlink();
+        } else if inode.info()?.upper().is_some_and(|u| !u.is_negative() && !u.is_unhashed()) {
+            crate::inode::refresh(inode);
+        } else {
+            inode.drop_nlink();
+        }
+    }
+    d.drop_from_cache();
+    refresh_dir(dir);
+    Ok(())
+}
+
+fn unlink_upper(w: &WriteAccess<'_>, pup: &LowerDentry, up: &LowerDentry) -> Result {
+    let op = DirOp::removing_dentry(w, pup, up)?;
+    op.unlink()
+}
+
+/// Moves the upper part of a removed directory into the work directory, then
+/// empties and removes it there (best effort: leftovers go at the next mount).
+fn remove_upper_dir(sbi: &SbInfo, w: &WriteAccess<'_>, pup: &LowerDentry, up: &LowerDentry) -> Result {
+    let _c = CredGuard::new(&sbi.creator);
+    let work = sbi.work.as_ref().ok_or(EROFS)?;
+    let tmp_name = work.temp_name();
+    RenameOp::new(w, pup, up, &work.dir, tmp_name.as_bytes(), crate::vfs::RENAME_NOREPLACE)?.rename()?;
+    if let Err(e) = workdir::remove_tree(w, &work.dir, tmp_name.as_bytes(), &sbi.creator) {
+        pr_warn!("removed directory left in the work directory ({:?})\n", e);
+    }
+    Ok(())
+}
+
+/// `->rename` of `old` in `old_dir` to `new` in `new_dir`.
+/// The VFS holds both parents locked (`lock_rename`), which keeps both names stable.
+pub(crate) fn rename(
+    old_dir: &Inode,
+    old: &Dentry,
+    old_name: &[u8],
+    new_dir: &Inode,
+    new: &Dentry,
+    new_name: &[u8],
+    flags: u32,
+) -> Result {
+    use crate::vfs::{RENAME_EXCHANGE, RENAME_NOREPLACE};
+    if flags & !(RENAME_EXCHANGE | RENAME_NOREPLACE) != 0 {
+        return Err(EINVAL);
+    }
+    let exchange = flags & RENAME_EXCHANGE != 0;
+    check_new_name(new_name)?;
+    if exchange {
+        check_new_name(old_name)?;
+    }
+    let sbi = old_dir.sb().info();
+    let oinfo = old.info().ok_or(EIO)?;
+    let ninfo = new.info().ok_or(EIO)?;
+    let old_is_dir = old.inode().is_some_and(|i| i.is_dir());
+    let new_is_dir = new.inode().is_some_and(|i| i.is_dir());
+    // Directories with lower parts are not moved: mv(1) copies them instead.
+    if (old_is_dir && oinfo.has_lower()) || (new_is_dir && ninfo.has_lower()) {
+        return Err(EXDEV);
+    }
+    let old_parent = old.parent_ref();
+    let new_parent = new.parent_ref();
+    let src = copyup::copy_up_name(old)?;
+    if exchange {
+        copyup::copy_up_name(new)?;
+    }
+    let opup = upper_dir(&old_parent)?;
+    let npup = upper_dir(&new_parent)?;
+    let src_wh = !exchange && lower_has_name(sbi, &old_parent, old_name)?;
+    let dst_whited = workdir::has_whiteout(&npup, new_name)?;
+    let dst_lower = new.inode().is_none() && lower_has_name(sbi, &new_parent, new_name)?;
+    let w = WriteAccess::new(&sbi.write_branch()?.mnt)?;
+    if old_is_dir && (dst_whited || dst_lower) {
+        let _c = CredGuard::new(&sbi.creator);
+        workdir::make_opaque(&w, &src)?;
+    }
+    let wh = if src_wh {
+        let _c = CredGuard::new(&sbi.creator);
+        Some(workdir::make_whiteout(&w, sbi, &opup, old_name)?)
+    } else {
+        None
+    };
+    let res = (|| -> Result {
+        let mut r = RenameOp::new(&w, &opup, &src, &npup, new_name, flags)?;
+        if exchange && r.target().is_negative() {
+            return Err(ENOENT);
+        }
+        r.rename()
+    })();
+    if let Err(e) = res {
+        if wh.is_some() {
+            let _c = CredGuard::new(&sbi.creator);
+            let _ = workdir::remove_whiteout(&w, &opup, old_name);
+        }
+        return Err(e);
+    }
+    if dst_whited && !exchange {
+        let _c = CredGuard::new(&sbi.creator);
+        let _ = workdir::remove_whiteout(&w, &npup, new_name);
+    }
+    if let Some(victim) = new.inode() {
+        if !exchange {
+            if victim.is_dir() {
+                victim.clear_nlink();
+            } else {
+                victim.drop_nlink();
+            }
+        }
+    }
+    refresh_dir(old_dir);
+    refresh_dir(new_dir);
+    Ok(())
+}
