@@ -8,7 +8,8 @@
 //! another file or process copied it up meanwhile, this open file switches to the
 //! copy: reads and `fstat` through an fd opened before the copy-up see the new
 //! data (an anomaly aufs documents and overlayfs has). Locks live on our inode, so
-//! they survive copy-up.
+//! they survive copy-up. A shared writable mapping copies up before it maps (see
+//! [`for_mmap`]). `O_TMPFILE` files are made on the write branch (`namei::tmpfile`).
 //!
 //! The branch files are backing files (`backing_file_open`), so `/proc/<pid>/maps`
 //! and `/proc/<pid>/fd` show the union path, while mmap maps the branch's pages.
@@ -19,6 +20,7 @@ use crate::vfs::inode::Inode;
 use crate::vfs::{O_ACCMODE, O_RDONLY};
 use kernel::cred::Credential;
 use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::SetOnce;
 
 /// The state of one of our open regular files.
@@ -29,6 +31,8 @@ pub(crate) struct FileInfo {
     first_is_upper: bool,
     /// The file on the write branch, opened after a copy-up.
     upper: SetOnce<BackingFile>,
+    /// Why the copy-up queued by a shared writable `mmap` failed (an errno, or 0).
+    mmap_err: Atomic<i32>,
     _count: crate::stats::FileCount,
 }
 
@@ -51,9 +55,29 @@ pub(crate) fn open(inode: &Inode, file: &File) -> Result {
     if real.can_odirect() {
         file.set_can_odirect();
     }
-    let fi = FileInfo { first: real, first_is_upper, upper: SetOnce::new(), _count: crate::stats::FileCount::new() };
-    file.set_file_info(KBox::new(fi, GFP_KERNEL)?);
+    file.set_file_info(FileInfo::new(real, first_is_upper)?);
     Ok(())
+}
+
+impl FileInfo {
+    fn new(first: BackingFile, first_is_upper: bool) -> Result<KBox<Self>> {
+        let fi = FileInfo {
+            first,
+            first_is_upper,
+            upper: SetOnce::new(),
+            mmap_err: Atomic::new(0),
+            _count: crate::stats::FileCount::new(),
+        };
+        Ok(KBox::new(fi, GFP_KERNEL)?)
+    }
+}
+
+/// Opens `file`, being made by `->tmpfile` on its new dentry, on `real`, the
+/// unnamed file on the write branch.
+pub(crate) fn open_tmpfile(file: &File, real: BackingFile) -> Result {
+    file.set_file_info(FileInfo::new(real, true)?);
+    // On failure the info comes back (no `->release` will free it) and is dropped.
+    file.finish_tmpfile(file.dentry()).map_err(|(e, _info)| e)
 }
 
 /// `->release`: closes the branch files.
@@ -122,27 +146,49 @@ pub(crate) fn fsync(file: &File, start: i64, end: i64, datasync: bool) -> Result
 /// `->fallocate`: copies up, then allocates on the copy. The caller holds our
 /// inode's lock.
 pub(crate) fn fallocate(file: &File, mode: i32, offset: i64, len: i64) -> Result {
+    file.remove_privs()?;
     let (real, cred) = for_write(file)?;
     let r = real.fallocate(mode, offset, len, cred);
     crate::inode::refresh(file.inode());
     r
 }
 
-/// The branch file to map. A private mapping never copies up. A shared mapping
-/// that may be written needs the copy on the write branch, but `->mmap` runs under
-/// `mmap_lock`, which ranks below freeze protection and directory locks, so it
-/// cannot copy up: a file that is still on a read-only branch is mapped read-only
-/// (`false` returned: the caller clears `VM_MAYWRITE`) and a writable shared
-/// mapping of it fails with `EACCES` until its first write copies it up.
+/// The branch file to map, and whether the mapping may become writable.
+///
+/// A private mapping never copies up. A shared writable mapping needs the copy on
+/// the write branch, but `->mmap` runs under `mmap_lock`, which ranks below freeze
+/// protection and directory locks (a write or `getdents` faults user pages while
+/// holding them), so it cannot copy up itself. It queues the copy-up to run on the
+/// task's way back to user space, where no lock is held, and returns
+/// `ERESTARTNOINTR`: the kernel then restarts `mmap(2)`, which finds the copy. If
+/// that copy-up failed, the restarted call returns its error. A shared mapping
+/// without `PROT_WRITE` of a file still on a read-only branch is made read-only
+/// for good (`false`: the caller clears `VM_MAYWRITE`, so a later `mprotect`
+/// asking for write fails with `EACCES`), so that it never maps stale pages.
 pub(crate) fn for_mmap(file: &File, shared: bool, write: bool) -> Result<(&BackingFile, &Credential, bool)> {
     let (real, cred) = backing(file)?;
-    let on_upper = file.inode().info()?.upper().is_some();
-    if shared && !on_upper {
-        if write {
-            kernel::pr_info_once!("shared writable mmap of a file on a read-only branch: write to it first\n");
-            return Err(EACCES);
-        }
+    if !shared || file.inode().info()?.upper().is_some() {
+        return Ok((real, cred, true));
+    }
+    if !write {
         return Ok((real, cred, false));
     }
-    Ok((real, cred, true))
+    let fi = file.file_info().ok_or(EIO)?;
+    let err = fi.mmap_err.xchg(0, Relaxed);
+    if err != 0 {
+        return Err(Error::from_errno(err));
+    }
+    let f = file.get_ref();
+    crate::vfs::task::on_return_to_user(move || mmap_copy_up(f.file()))?;
+    Err(ERESTARTNOINTR)
+}
+
+/// The copy-up queued by [`for_mmap`]: as for a write, under our inode's lock.
+fn mmap_copy_up(file: &File) {
+    let _lock = file.inode().lock();
+    if let Err(e) = crate::copyup::copy_up(file.dentry(), true) {
+        if let Some(fi) = file.file_info() {
+            fi.mmap_err.store(e.to_errno(), Relaxed);
+        }
+    }
 }

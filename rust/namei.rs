@@ -29,10 +29,12 @@
 
 use crate::copyup::{self, upper_dir};
 use crate::sbinfo::SbInfo;
+use crate::stack::DentryInfo;
 use crate::vfs::attr::{self, Iattr};
 use crate::vfs::cred::{CredGuard, Owner};
 use crate::vfs::dentry::{Dentry, LowerDentry};
 use crate::vfs::dirop::{DirOp, RenameOp, WriteAccess};
+use crate::vfs::file::{BackingFile, File};
 use crate::vfs::inode::Inode;
 use crate::whiteout;
 use crate::workdir;
@@ -186,6 +188,25 @@ pub(crate) fn link(old: &Dentry, dir: &Inode, d: &Dentry, name: &[u8]) -> Result
     d.instantiate(ARef::from(inode));
     refresh_dir(dir);
     Ok(())
+}
+
+/// `->tmpfile`: an unnamed file made in the parent's copy on the write branch
+/// (`vfs_tmpfile` through `backing_tmpfile_open`, with the caller's credentials
+/// as for `create`), opened as `file`. `linkat` can give it a name later: its
+/// upper object is linkable (unless `O_EXCL`), and `link` links it.
+pub(crate) fn tmpfile(dir: &Inode, file: &File, mode: u32) -> Result {
+    let d = file.dentry();
+    let pup = upper_dir(&d.parent_ref())?;
+    let sbi = dir.sb().info();
+    let mnt = &sbi.write_branch()?.mnt;
+    let _w = WriteAccess::new(mnt)?;
+    let real = BackingFile::tmpfile(file, file.flags(), &mnt.path(&pup), mode, &sbi.creator)?;
+    let info = DentryInfo::new(KVec::new(), sbi.wbr)?;
+    info.set_upper(real.dentry_ref());
+    let inode = crate::inode::get(dir.sb(), &info)?;
+    d.set_info(info);
+    d.instantiate_tmpfile(file, inode);
+    crate::file::open_tmpfile(file, real)
 }
 
 /// `->unlink` and `->rmdir` of `d` in `dir`.

@@ -233,6 +233,19 @@ impl Dentry {
         unsafe { bindings::d_instantiate(self.as_ptr(), raw.as_ptr().cast()) };
     }
 
+    /// Attaches the inode of an unnamed file to the dentry of `file`, which
+    /// `->tmpfile` is opening (`d_mark_tmpfile`, `d_instantiate`); the inode's link
+    /// count is its upper object's, 0.
+    pub(crate) fn instantiate_tmpfile(&self, file: &super::file::File, inode: ARef<Inode>) {
+        let raw = ARef::into_raw(inode);
+        // SAFETY: `->tmpfile`: `self` is `file`'s new, unhashed, inode-less dentry,
+        // as `d_mark_tmpfile` requires; `d_instantiate` takes our count.
+        unsafe {
+            bindings::d_mark_tmpfile(file.as_ptr(), raw.as_ptr().cast());
+            bindings::d_instantiate(self.as_ptr(), raw.as_ptr().cast());
+        }
+    }
+
     /// Unhashes the dentry (`d_drop`), so that no lookup finds it again.
     pub(crate) fn drop_from_cache(&self) {
         // SAFETY: the dentry is valid; `d_drop` takes the locks it needs.

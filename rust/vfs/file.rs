@@ -188,6 +188,38 @@ impl File {
         unsafe { (*self.as_ptr()).f_pos = pos };
     }
 
+    /// A counted reference to this file.
+    pub(crate) fn get_ref(&self) -> FileRef {
+        // SAFETY: the file is live; `get_file` takes a count that `FileRef` owns.
+        let raw = unsafe { bindings::rustaufs_get_file(self.as_ptr()) };
+        // SAFETY: non-null (our pointer) and counted above.
+        FileRef(unsafe { ARef::from_raw(NonNull::new_unchecked(raw).cast()) })
+    }
+
+    /// Clears set-id bits and file capabilities before a change of the data by a
+    /// caller who may not keep them (`file_remove_privs`: `notify_change` on our
+    /// dentry, so our `->setattr`, which copies up). The caller holds our inode's
+    /// lock.
+    pub(crate) fn remove_privs(&self) -> Result {
+        // SAFETY: our live file; the caller holds its inode lock, as required.
+        kernel::error::to_result(unsafe { bindings::file_remove_privs(self.as_ptr()) })
+    }
+
+    /// Completes `->tmpfile`: opens this file on `dentry`, which now holds the new
+    /// inode, without calling our `->open` (the caller has stored the file's
+    /// `FileInfo`, which is returned if the open failed, since `->release` will not
+    /// run then).
+    pub(crate) fn finish_tmpfile(&self, dentry: &Dentry) -> core::result::Result<(), (Error, Option<KBox<FileInfo>>)> {
+        // SAFETY: a `->tmpfile` call: the file is being opened on `dentry`.
+        let r = unsafe { bindings::finish_open(self.as_ptr(), dentry.as_ptr(), Some(opened)) };
+        // SAFETY: `f_mode` is stable during the open.
+        if unsafe { (*self.as_ptr()).f_mode } & bindings::RUSTAUFS_FMODE_OPENED as u32 == 0 {
+            let left = self.take_raw_info();
+            return Err((Error::from_errno(if r == 0 { -(bindings::EIO as i32) } else { r }), left));
+        }
+        kernel::error::to_result(r).map_err(|e| (e, None))
+    }
+
     /// The dentry the file was opened through.
     pub(crate) fn dentry(&self) -> &Dentry {
         // SAFETY: `f_path.dentry` of our file is one of our dentries, pinned by the
@@ -215,6 +247,15 @@ impl File {
     /// Stores the open state of a regular file (from `->open`).
     pub(crate) fn set_file_info(&self, info: KBox<FileInfo>) {
         self.set_private_raw(KBox::into_raw(info).cast());
+    }
+
+    /// Takes the `FileInfo` stored by `->tmpfile` before the file got our operations.
+    fn take_raw_info(&self) -> Option<KBox<FileInfo>> {
+        let p = self.private_raw();
+        self.set_private_raw(core::ptr::null_mut());
+        // SAFETY: only called by `finish_tmpfile` on a file whose `private_data` is
+        // null or the `FileInfo` its caller stored, and that no `->release` will free.
+        (!p.is_null()).then(|| unsafe { KBox::from_raw(p.cast::<FileInfo>()) })
     }
 
     /// The open state of a regular file: `None` unless this file was opened with
@@ -281,7 +322,49 @@ impl File {
     }
 }
 
+/// `->open` for `finish_open` from `->tmpfile`: the state is in place already.
+unsafe extern "C" fn opened(_inode: *mut bindings::inode, _file: *mut bindings::file) -> i32 {
+    0
+}
+
+/// A counted reference to one of our files.
+///
+/// # Invariants
+///
+/// The file is one of ours (`File`'s invariants hold for it while the count is held).
+pub(crate) struct FileRef(ARef<KFile>);
+
+impl FileRef {
+    /// The file.
+    pub(crate) fn file(&self) -> &File {
+        // SAFETY: the count keeps the file valid; it is ours by the invariant.
+        unsafe { File::from_raw(self.0.as_ptr()) }
+    }
+}
+
 impl BackingFile {
+    /// Creates an unnamed file in `parent` (`backing_tmpfile_open`: `vfs_tmpfile`
+    /// with the caller's credentials) for our file `user` being opened `O_TMPFILE`;
+    /// the file then does I/O with `cred`.
+    pub(crate) fn tmpfile(user: &File, flags: u32, parent: &LowerPath<'_>, mode: u32, cred: &Credential) -> Result<Self> {
+        let raw = parent.raw();
+        // SAFETY: `user` is our file being opened, `raw` borrows counted objects,
+        // `cred` is live; the result is a new counted file.
+        let f = unsafe {
+            bindings::backing_tmpfile_open(user.as_ptr(), flags as i32, &raw, mode as bindings::umode_t, cred.as_ptr())
+        };
+        let f = NonNull::new(from_err_ptr(f)?).ok_or(EIO)?;
+        // SAFETY: `backing_tmpfile_open` returned a reference we own.
+        Ok(BackingFile(unsafe { ARef::from_raw(f.cast()) }))
+    }
+
+    /// The branch dentry the file is open on (for a tmpfile: its unnamed dentry).
+    pub(crate) fn dentry_ref(&self) -> ARef<super::dentry::LowerDentry> {
+        // SAFETY: `f_path.dentry` of a live backing file is the branch's, pinned by
+        // the file while we borrow it; `into` takes our own count.
+        unsafe { super::dentry::LowerDentry::from_raw((*self.as_ptr()).__bindgen_anon_1.f_path.dentry) }.into()
+    }
+
     /// Writes through the backing file (`backing_file_write_iter`); `end_write`
     /// runs after the write (to refresh our inode's size and times).
     ///

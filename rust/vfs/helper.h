@@ -19,6 +19,7 @@
 #include <linux/mm.h>
 #include <linux/delayed_call.h>
 #include <linux/sched/signal.h>
+#include <linux/task_work.h>
 
 /* Flag macros, as enumerators bindgen can read. */
 enum {
@@ -60,6 +61,7 @@ enum {
 	RUSTAUFS_I_MUTEX_PARENT = I_MUTEX_PARENT,
 	RUSTAUFS_S_ISGID = S_ISGID,
 	RUSTAUFS_FMODE_WRITE = (__force int)FMODE_WRITE,
+	RUSTAUFS_FMODE_OPENED = (__force int)FMODE_OPENED,
 };
 
 /* Wrappers of static inline functions and macros (rust/glue.c). */

@@ -52,6 +52,7 @@ pub(crate) mod inode;
 pub(crate) mod ops;
 pub(crate) mod path;
 pub(crate) mod sb;
+pub(crate) mod task;
 
 use kernel::prelude::*;
 use kernel::str::CStr;

@@ -227,6 +227,18 @@ unsafe extern "C" fn create_op(
     ret(namei::create(dir, d, name, namei::New::File, u32::from(mode)))
 }
 
+unsafe extern "C" fn tmpfile_op(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    file: *mut bindings::file,
+    mode: bindings::umode_t,
+) -> c_int {
+    // SAFETY: `->tmpfile` on a live directory of ours, with the file being opened
+    // on a new unhashed dentry in it.
+    let (dir, f) = unsafe { (Inode::from_raw(dir), File::from_raw(file)) };
+    ret(namei::tmpfile(dir, f, u32::from(mode)))
+}
+
 unsafe extern "C" fn mkdir_op(
     _idmap: *mut bindings::mnt_idmap,
     dir: *mut bindings::inode,
@@ -334,6 +346,7 @@ static DIR_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_opera
     unlink: Some(unlink_op),
     rmdir: Some(rmdir_op),
     rename: Some(rename_op),
+    tmpfile: Some(tmpfile_op),
     setattr: Some(setattr_op),
     permission: Some(permission),
     getattr: Some(getattr),
