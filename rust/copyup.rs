@@ -11,7 +11,7 @@
 //! 2. without holding write access (the copy helpers take freeze protection per
 //!    chunk), the data is copied: a reflink when the branch can share extents,
 //!    else chunk by chunk with `vfs_copy_file_range`, skipping holes (SEEK_DATA);
-//! 3. with write access again: xattrs, owner, mode, times; then the temporary is
+//! 3. with write access again: xattrs, POSIX ACLs, owner, mode, times; then the temporary is
 //!    renamed onto the name in the parent's upper directory.
 //!
 //! A failure at any step removes the temporary, so the name never shows a partial
@@ -158,6 +158,7 @@ fn build(sbi: &SbInfo, src: &LowerPath<'_>, pup: &LowerDentry, name: &[u8], data
         }
         let w = WriteAccess::new(&wb.mnt)?;
         copy_xattrs(&w, src, &tmp)?;
+        crate::acl::copy(&w, src, &tmp)?;
         set_attrs(&w, &tmp, &st, data)?;
         let mut r = RenameOp::new(&w, &work.dir, &tmp, pup, name, crate::vfs::RENAME_NOREPLACE)?;
         r.rename()

@@ -56,3 +56,10 @@ void rustaufs_do_delayed_call(struct delayed_call *call) { do_delayed_call(call)
 bool rustaufs_signal_pending(void) { return fatal_signal_pending(current); }
 void rustaufs_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags) { vm_flags_clear(vma, flags); }
 size_t rustaufs_iov_iter_count(const struct iov_iter *i) { return iov_iter_count(i); }
+void rustaufs_posix_acl_release(struct posix_acl *acl) { posix_acl_release(acl); }
+bool rustaufs_is_posixacl(const struct inode *inode) { return IS_POSIXACL(inode); }
+void rustaufs_acl_dont_cache(struct inode *inode)
+{
+	inode->i_acl = inode->i_default_acl = ACL_DONT_CACHE;
+}
+umode_t rustaufs_mode_strip_umask(const struct inode *dir, umode_t mode) { return mode_strip_umask(dir, mode); }

@@ -30,6 +30,7 @@
 use crate::copyup::{self, upper_dir};
 use crate::sbinfo::SbInfo;
 use crate::stack::DentryInfo;
+use crate::vfs::acl::{Acl, AclType};
 use crate::vfs::attr::{self, Iattr};
 use crate::vfs::cred::{CredGuard, Owner};
 use crate::vfs::dentry::{Dentry, LowerDentry};
@@ -141,13 +142,21 @@ fn mkdir_opaque(
     mode: u32,
 ) -> Result<ARef<LowerDentry>> {
     let owner = dir.owner_for_child(Owner::current());
-    let mode = dir.mode_for_child_dir(mode);
+    // The VFS left the umask to us (the union has ACLs): apply it, or the parent's
+    // default ACL, as the branch would have for a directory made in place.
+    let mut mode = dir.mode_for_child_dir(mode);
+    let (dacl, acl) = Acl::for_new(pup.inode().ok_or(EIO)?, &mut mode)?;
     let _c = CredGuard::new(&sbi.creator);
     let work = sbi.work.as_ref().ok_or(EROFS)?;
     let tmp_name = work.temp_name();
     let tmp = DirOp::lookup(w, &work.dir, tmp_name.as_bytes())?.mkdir(0o700)?.child_ref();
     let res = (|| -> Result {
         workdir::make_opaque(w, &tmp)?;
+        for (ty, a) in [(AclType::Default, &dacl), (AclType::Access, &acl)] {
+            if let Some(a) = a {
+                Acl::set(w, &tmp, ty, Some(a))?;
+            }
+        }
         attr::setattr(w, &tmp, &mut Iattr::new().owner(owner))?;
         attr::setattr(w, &tmp, &mut Iattr::new().mode(mode))?;
         RenameOp::new(w, &work.dir, &tmp, pup, name, crate::vfs::RENAME_NOREPLACE)?.rename()

@@ -19,6 +19,7 @@
 //! VFS objects and the C callbacks); every other module is safe Rust, one concern
 //! per file.
 
+mod acl;
 mod branch;
 mod copyup;
 mod file;

@@ -20,6 +20,8 @@
 #include <linux/delayed_call.h>
 #include <linux/sched/signal.h>
 #include <linux/task_work.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 
 /* Flag macros, as enumerators bindgen can read. */
 enum {
@@ -62,6 +64,9 @@ enum {
 	RUSTAUFS_S_ISGID = S_ISGID,
 	RUSTAUFS_FMODE_WRITE = (__force int)FMODE_WRITE,
 	RUSTAUFS_FMODE_OPENED = (__force int)FMODE_OPENED,
+	RUSTAUFS_ACL_TYPE_ACCESS = ACL_TYPE_ACCESS,
+	RUSTAUFS_ACL_TYPE_DEFAULT = ACL_TYPE_DEFAULT,
+	RUSTAUFS_SB_POSIXACL = SB_POSIXACL,
 };
 
 /* Wrappers of static inline functions and macros (rust/glue.c). */
@@ -98,4 +103,8 @@ void rustaufs_do_delayed_call(struct delayed_call *call);
 bool rustaufs_signal_pending(void);
 void rustaufs_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);
 size_t rustaufs_iov_iter_count(const struct iov_iter *i);
+void rustaufs_posix_acl_release(struct posix_acl *acl);
+bool rustaufs_is_posixacl(const struct inode *inode);
+void rustaufs_acl_dont_cache(struct inode *inode);
+umode_t rustaufs_mode_strip_umask(const struct inode *dir, umode_t mode);
 int rustaufs_vfs_parse_fs_string(struct fs_context *fc, const char *key, const char *value);

@@ -391,6 +391,7 @@ impl NewInode {
             (*ptr).i_ino = params.ino as _;
             let inode = Inode::from_raw(ptr);
             inode.copy_attr(lower);
+            bindings::rustaufs_acl_dont_cache(ptr);
             super::ops::set_ops(ptr, params.kind);
             bindings::unlock_new_inode(ptr);
             ARef::from_raw(NonNull::new_unchecked(ptr.cast()))

@@ -40,6 +40,7 @@
 //! branches never call into the union (a branch inside the union is refused at
 //! mount time).
 
+pub(crate) mod acl;
 pub(crate) mod attr;
 pub(crate) mod bindings;
 pub(crate) mod cred;

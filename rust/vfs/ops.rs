@@ -11,7 +11,8 @@ use super::dir::Emitter;
 use super::file::File;
 use super::inode::{self as vinode, Inode, Kind};
 use super::{Kstat, SeqFile};
-use crate::{file as ufile, inode as uinode, lookup, namei, readdir, superblock};
+use crate::{acl as uacl, file as ufile, inode as uinode, lookup, namei, readdir, superblock};
+use super::acl::{Acl, AclType, GivenAcl};
 use super::attr::Iattr;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use core::ptr;
@@ -351,6 +352,9 @@ static DIR_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_opera
     permission: Some(permission),
     getattr: Some(getattr),
     listxattr: Some(listxattr),
+    get_acl: Some(get_acl_op),
+    get_inode_acl: Some(get_inode_acl_op),
+    set_acl: Some(set_acl_op),
     // SAFETY: optional callbacks.
     ..unsafe { core::mem::zeroed() }
 });
@@ -360,6 +364,9 @@ static FILE_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_oper
     setattr: Some(setattr_op),
     getattr: Some(getattr),
     listxattr: Some(listxattr),
+    get_acl: Some(get_acl_op),
+    get_inode_acl: Some(get_inode_acl_op),
+    set_acl: Some(set_acl_op),
     // SAFETY: optional callbacks.
     ..unsafe { core::mem::zeroed() }
 });
@@ -372,6 +379,43 @@ static SYMLINK_IOPS: Table<bindings::inode_operations> = Table(bindings::inode_o
     // SAFETY: optional callbacks.
     ..unsafe { core::mem::zeroed() }
 });
+
+// ---- POSIX ACLs ------------------------------------------------------------------
+
+unsafe extern "C" fn get_acl_op(
+    _idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    ty: c_int,
+) -> *mut bindings::posix_acl {
+    // SAFETY: `->get_acl` on a live positive dentry of ours.
+    let d = unsafe { Dentry::from_raw(dentry) };
+    match AclType::from_raw(ty).and_then(|ty| uacl::get(d, ty)) {
+        Ok(acl) => acl.map_or(ptr::null_mut(), Acl::into_raw),
+        Err(e) => err_ptr(e),
+    }
+}
+
+unsafe extern "C" fn get_inode_acl_op(inode: *mut bindings::inode, ty: c_int, rcu: bool) -> *mut bindings::posix_acl {
+    // SAFETY: `->get_inode_acl` on a live inode of ours (pinned by the caller;
+    // with `rcu`, by RCU, and we do not look at it then).
+    let i = unsafe { Inode::from_raw(inode) };
+    match AclType::from_raw(ty).and_then(|ty| uacl::get_for_permission(i, ty, rcu)) {
+        Ok(acl) => acl.map_or(ptr::null_mut(), Acl::into_raw),
+        Err(e) => err_ptr(e),
+    }
+}
+
+unsafe extern "C" fn set_acl_op(
+    _idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    acl: *mut bindings::posix_acl,
+    ty: c_int,
+) -> c_int {
+    // SAFETY: `->set_acl` on a live positive dentry of ours, its inode locked;
+    // `acl` is null or valid for the call.
+    let (d, acl) = unsafe { (Dentry::from_raw(dentry), GivenAcl::from_raw(acl)) };
+    ret(AclType::from_raw(ty).and_then(|ty| uacl::set(d, &acl, ty)))
+}
 
 // ---- xattr handlers -----------------------------------------------------------
 

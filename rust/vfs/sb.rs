@@ -99,6 +99,9 @@ impl NewSuperBlock {
                 &super::ops::DENTRY_OPS.0
             })
         };
+        // ACLs are the branches': the union passes them through (`->get_acl`) and
+        // leaves applying the umask to the branch that creates an object.
+        sb.s_flags |= bindings::RUSTAUFS_SB_POSIXACL as kernel::ffi::c_ulong;
         if rdonly {
             sb.s_flags |= bindings::RUSTAUFS_SB_RDONLY as kernel::ffi::c_ulong;
         }
