@@ -168,6 +168,16 @@ pub(crate) fn reconfigure(fc: &mut FsContext) -> Result {
     Ok(())
 }
 
+/// `sync_fs` (from `syncfs(2)`, and `umount`): writes the write branch's
+/// filesystem back, once, when asked to wait (as overlayfs). Read-only branches
+/// have nothing of ours to write.
+pub(crate) fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
+    match sb.info().write_branch() {
+        Ok(wb) if wait => wb.mnt.sync_fs(),
+        _ => Ok(()),
+    }
+}
+
 /// `statfs`: the top branch's numbers, with our magic.
 pub(crate) fn statfs(sb: &SuperBlock, _d: &Dentry, buf: &mut StatfsBuf<'_>) -> Result {
     let br = sb.info().branches.first().ok_or(EIO)?;

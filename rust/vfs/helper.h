@@ -67,6 +67,7 @@ enum {
 	RUSTAUFS_ACL_TYPE_ACCESS = ACL_TYPE_ACCESS,
 	RUSTAUFS_ACL_TYPE_DEFAULT = ACL_TYPE_DEFAULT,
 	RUSTAUFS_SB_POSIXACL = SB_POSIXACL,
+	RUSTAUFS_SB_I_SKIP_SYNC = SB_I_SKIP_SYNC,
 };
 
 /* Wrappers of static inline functions and macros (rust/glue.c). */

@@ -64,6 +64,12 @@ unsafe extern "C" fn statfs(dentry: *mut bindings::dentry, buf: *mut kernel::bin
     ret(superblock::statfs(sb, d, &mut buf))
 }
 
+unsafe extern "C" fn sync_fs(sb: *mut bindings::super_block, wait: c_int) -> c_int {
+    // SAFETY: `->sync_fs` of a live superblock of ours, under its `s_umount`.
+    let sb = unsafe { super::sb::SuperBlock::from_raw(sb) };
+    ret(superblock::sync_fs(sb, wait != 0))
+}
+
 unsafe extern "C" fn show_options(m: *mut bindings::seq_file, root: *mut bindings::dentry) -> c_int {
     // SAFETY: the VFS passes a live seq_file and our root.
     let sb = unsafe { super::sb::SuperBlock::from_raw((*root).d_sb) };
@@ -79,6 +85,7 @@ pub(crate) static SUPER_OPS: Table<bindings::super_operations> = Table(bindings:
     // Inodes without dentries are dropped at once: they pin lower inodes.
     drop_inode: Some(bindings::inode_just_drop),
     statfs: Some(statfs),
+    sync_fs: Some(sync_fs),
     show_options: Some(show_options),
     // SAFETY: the remaining callbacks are optional and null means "not provided".
     ..unsafe { core::mem::zeroed() }

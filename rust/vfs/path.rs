@@ -132,6 +132,20 @@ impl PrivateMount {
         self.mnt.as_ptr()
     }
 
+    /// Writes the mount's filesystem back and waits (`sync_filesystem` under its
+    /// `s_umount`, read), for `syncfs(2)` on the union.
+    pub(crate) fn sync_fs(&self) -> Result {
+        // SAFETY: the mount is live and pins its superblock; `s_umount` is taken
+        // shared around the call, as `sync_filesystem` requires.
+        unsafe {
+            let sb = (*self.as_ptr()).mnt_sb;
+            bindings::down_read(&raw mut (*sb).s_umount);
+            let r = bindings::sync_filesystem(sb);
+            bindings::up_read(&raw mut (*sb).s_umount);
+            kernel::error::to_result(r)
+        }
+    }
+
     /// The mount's idmap, to pass to permission checks.
     pub(crate) fn idmap(&self) -> super::Idmap {
         // SAFETY: the mount is live (type invariant).

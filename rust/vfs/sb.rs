@@ -102,6 +102,9 @@ impl NewSuperBlock {
         // ACLs are the branches': the union passes them through (`->get_acl`) and
         // leaves applying the umask to the branch that creates an object.
         sb.s_flags |= bindings::RUSTAUFS_SB_POSIXACL as kernel::ffi::c_ulong;
+        // sync(2) visits the branches' superblocks itself; only syncfs(2) on the
+        // union needs `->sync_fs` to reach the write branch.
+        sb.s_iflags |= bindings::RUSTAUFS_SB_I_SKIP_SYNC as kernel::ffi::c_ulong;
         if rdonly {
             sb.s_flags |= bindings::RUSTAUFS_SB_RDONLY as kernel::ffi::c_ulong;
         }

@@ -2,10 +2,12 @@
 set-id bits dropped by a write, each checked on the branches (and against overlayfs
 where the semantics match)."""
 
+import ctypes
 import errno
 import mmap
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,7 @@ LOWER = {"f": "lower f", "d/": {"x": "x"}}
 O_TMPFILE = getattr(os, "O_TMPFILE", 0o20200000)
 AT_SYMLINK_FOLLOW = 0x400
 SYS_linkat = 265
+libc = ctypes.CDLL(None, use_errno=True)
 
 
 @pytest.fixture
@@ -185,3 +188,35 @@ def test_write_drops_setid_bits(root, mnt, how):
     assert got == want
     assert os.stat(st.dirs[0] / "s").st_mode & 0o7777 == 0o777
     assert os.stat(st.dirs[1] / "s").st_mode & 0o7777 == 0o6777
+
+
+def sectors_written(path):
+    dev = os.stat(path).st_dev
+    with open(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/stat") as f:
+        return int(f.read().split()[6])
+
+
+def test_syncfs_writes_back_the_write_branch(fsdir, mnt):
+    """syncfs(2) on the union writes the write branch's dirty data to its disk."""
+    base = Path(fsdir("ext4"))
+    (base / "rw").mkdir()
+    (base / "lo").mkdir()
+    knob = Path("/proc/sys/vm/dirty_writeback_centisecs")
+    saved = knob.read_text()
+    knob.write_text("0")                 # no periodic writeback during the test
+    try:
+        os.sync()
+        util.mount_union(str(mnt), [(str(base / "rw"), "rw"), (str(base / "lo"), "ro")])
+        try:
+            (mnt / "big").write_bytes(b"s" * (8 << 20))
+            before = sectors_written(base)
+            fd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                assert libc.syncfs(fd) == 0
+            finally:
+                os.close(fd)
+            assert (sectors_written(base) - before) * 512 >= 8 << 20
+        finally:
+            util.umount(str(mnt))
+    finally:
+        knob.write_text(saved)
