@@ -131,7 +131,7 @@ fn copy_up_one(d: &Dentry, data: bool) -> Result<ARef<LowerDentry>> {
     let sbi = inode.sb().info();
     let src = dinfo.lowers().first().ok_or(EIO)?;
     let src_path = sbi.branch(src.bidx)?.mnt.path(&src.dentry);
-    let upper = build(sbi, &src_path, &pup, name.as_bytes(), data)?;
+    let upper = build(sbi, &src_path, &pup, name.as_bytes(), data, inode.ino())?;
     dinfo.set_upper(upper.clone());
     info.set_upper(upper.clone());
     if let Some(ui) = upper.inode() {
@@ -142,7 +142,10 @@ fn copy_up_one(d: &Dentry, data: bool) -> Result<ARef<LowerDentry>> {
 
 /// Builds the copy of `src` in the work directory and renames it to `name` in
 /// `pup`; on failure removes the temporary.
-fn build(sbi: &SbInfo, src: &LowerPath<'_>, pup: &LowerDentry, name: &[u8], data: bool) -> Result<ARef<LowerDentry>> {
+///
+/// The copy is entered in the xino table with `ino`, the union number of the
+/// original, before it gets its name, so that no lookup sees it with another.
+fn build(sbi: &SbInfo, src: &LowerPath<'_>, pup: &LowerDentry, name: &[u8], data: bool, ino: u64) -> Result<ARef<LowerDentry>> {
     let wb = sbi.write_branch()?;
     let work = sbi.work.as_ref().ok_or(EROFS)?;
     let _c = CredGuard::new(&sbi.creator);
@@ -152,18 +155,29 @@ fn build(sbi: &SbInfo, src: &LowerPath<'_>, pup: &LowerDentry, name: &[u8], data
         let w = WriteAccess::new(&wb.mnt)?;
         make_temp(&w, work, tmp_name.as_bytes(), src, &st)?
     };
+    let tmp_ino = tmp.inode().ok_or(EIO)?.ino();
     let res = (|| -> Result {
         if data && st.mode() & modes::S_IFMT == modes::S_IFREG {
             copy_data(sbi, src, &wb.mnt.path(&tmp), st.size())?;
         }
+        {
+            let w = WriteAccess::new(&wb.mnt)?;
+            copy_xattrs(&w, src, &tmp)?;
+            crate::acl::copy(&w, src, &tmp)?;
+            set_attrs(&w, &tmp, &st, data)?;
+        }
+        // The table write takes the branch's freeze protection itself.
+        if let Some(x) = &sbi.xino {
+            x.set(wb.fsidx, tmp_ino, ino)?;
+        }
         let w = WriteAccess::new(&wb.mnt)?;
-        copy_xattrs(&w, src, &tmp)?;
-        crate::acl::copy(&w, src, &tmp)?;
-        set_attrs(&w, &tmp, &st, data)?;
         let mut r = RenameOp::new(&w, &work.dir, &tmp, pup, name, crate::vfs::RENAME_NOREPLACE)?;
         r.rename()
     })();
     if let Err(e) = res {
+        if let Some(x) = &sbi.xino {
+            let _ = x.set(wb.fsidx, tmp_ino, 0);
+        }
         if let Ok(w) = WriteAccess::new(&wb.mnt) {
             if let Err(e2) = workdir::remove_tree(&w, &work.dir, tmp_name.as_bytes(), &sbi.creator) {
                 pr_warn!("copy-up: cannot remove a temporary ({:?}); the next mount will\n", e2);

@@ -8,13 +8,8 @@
 //! that object (`iget5_locked` keyed by its inode; re-keyed by copy-up), so every
 //! name of a hard-linked file gives one union inode.
 //!
-//! Inode numbers (until the xino table lands): the branch inode number, with the
-//! index of the branch's filesystem among the union's distinct filesystems in the
-//! top 8 bits (0 for the top branch's filesystem, so a union of directories of one
-//! filesystem shows that filesystem's numbers). They are unique within the mount
-//! and stable for an inode's life; copy-up keeps the number of a cached inode, a
-//! later lookup shows the upper object's. A number that already uses the top 8
-//! bits gets one from `get_next_ino` instead (unique, not stable).
+//! Inode numbers come from the xino table ([`crate::xino`]); with `noxino`, from
+//! [`union_ino`].
 #![forbid(unsafe_code)]
 
 use crate::sbinfo::SbInfo;
@@ -66,7 +61,18 @@ impl InodeInfo {
 
 const FSIDX_SHIFT: u32 = 56;
 
-/// The union inode number of branch inode number `ino` on branch `b`.
+/// The union inode number of the object with inode number `h_ino` on branch `b`:
+/// from the xino table, or without one (`noxino`) from [`union_ino`] (or, for a
+/// number that does not fit, a fresh one).
+pub(crate) fn number(sbi: &SbInfo, b: BIdx, h_ino: u64) -> Result<u64> {
+    match &sbi.xino {
+        Some(x) => x.ino(sbi.branch(b)?.fsidx, h_ino),
+        None => Ok(union_ino(sbi, b, h_ino).unwrap_or_else(vinode::next_ino)),
+    }
+}
+
+/// Without a xino table: the union inode number of branch inode number `ino` on
+/// branch `b`.
 pub(crate) fn union_ino(sbi: &SbInfo, b: BIdx, ino: u64) -> Option<u64> {
     let fsidx = u64::from(sbi.branch(b).ok()?.fsidx);
     (ino >> FSIDX_SHIFT == 0).then_some(ino | (fsidx << FSIDX_SHIFT))
@@ -89,7 +95,7 @@ pub(crate) fn get(sb: &SuperBlock, info: &DentryInfo) -> Result<ARef<Inode>> {
     match vinode::get_or_create(sb, lower_inode.key())? {
         Lookup::Cached(inode) => Ok(inode),
         Lookup::New(new) => {
-            let ino = union_ino(sb.info(), bidx, lower_inode.ino()).unwrap_or_else(vinode::next_ino);
+            let ino = number(sb.info(), bidx, lower_inode.ino())?;
             let upper = SetOnce::new();
             if let Some(u) = info.upper() {
                 upper.populate(u.clone());

@@ -112,12 +112,20 @@ pub(crate) fn create(dir: &Inode, d: &Dentry, name: &[u8], what: New<'_>, mode: 
             return Err(EEXIST);
         }
         match what {
-            New::File => op.create(mode)?,
-            New::Dir => return instantiate(d, op.mkdir(mode)?.child_ref()).map(|()| refresh_dir(dir)),
-            New::Node(dev) => op.mknod(mode, dev)?,
-            New::Symlink(target) => op.symlink(target)?,
+            New::Dir => op.mkdir(mode)?.child_ref(),
+            New::File => {
+                op.create(mode)?;
+                op.child_ref()
+            }
+            New::Node(dev) => {
+                op.mknod(mode, dev)?;
+                op.child_ref()
+            }
+            New::Symlink(target) => {
+                op.symlink(target)?;
+                op.child_ref()
+            }
         }
-        op.child_ref()
     };
     if whited {
         let _c = CredGuard::new(&sbi.creator);
@@ -126,6 +134,9 @@ pub(crate) fn create(dir: &Inode, d: &Dentry, name: &[u8], what: New<'_>, mode: 
             pr_warn!("cannot remove a whiteout after create: {:?}\n", e);
         }
     }
+    // The new inode's number may be written to the xino table, which takes the
+    // branch's freeze protection itself: not while we hold write access.
+    drop(w);
     instantiate(d, child)?;
     refresh_dir(dir);
     Ok(())
@@ -208,8 +219,11 @@ pub(crate) fn tmpfile(dir: &Inode, file: &File, mode: u32) -> Result {
     let pup = upper_dir(&d.parent_ref())?;
     let sbi = dir.sb().info();
     let mnt = &sbi.write_branch()?.mnt;
-    let _w = WriteAccess::new(mnt)?;
-    let real = BackingFile::tmpfile(file, file.flags(), &mnt.path(&pup), mode, &sbi.creator)?;
+    let real = {
+        let _w = WriteAccess::new(mnt)?;
+        BackingFile::tmpfile(file, file.flags(), &mnt.path(&pup), mode, &sbi.creator)?
+    };
+    // The inode number is entered in the xino table without write access held.
     let info = DentryInfo::new(KVec::new(), sbi.wbr)?;
     info.set_upper(real.dentry_ref());
     let inode = crate::inode::get(dir.sb(), &info)?;
@@ -235,6 +249,7 @@ pub(crate) fn remove(dir: &Inode, d: &Dentry, name: &[u8], is_dir: bool) -> Resu
         return Err(ENOENT);
     }
     let pup = upper_dir(&parent)?;
+    let gone = upper.clone();
     let w = WriteAccess::new(&sbi.write_branch()?.mnt)?;
     let wh = if needs_wh {
         let _c = CredGuard::new(&sbi.creator);
@@ -264,8 +279,22 @@ pub(crate) fn remove(dir: &Inode, d: &Dentry, name: &[u8], is_dir: bool) -> Resu
         }
     }
     d.drop_from_cache();
+    drop(w);
+    if let Some(ui) = gone.as_ref().and_then(|u| u.inode()) {
+        forget_number(sbi, ui.ino(), ui.nlink());
+    }
     refresh_dir(dir);
     Ok(())
+}
+
+/// Clears the xino entry of an upper object whose last link is gone, so that a
+/// new object the branch gives the same inode number gets a new union number
+/// (a lower hard link of the object's original keeps the old one).
+fn forget_number(sbi: &SbInfo, h_ino: u64, nlink: u32) {
+    if let (Some(x), Ok(wb), 0) = (&sbi.xino, sbi.write_branch(), nlink) {
+        // A failure is logged by the table; the entry stays, as before.
+        let _ = x.set(wb.fsidx, h_ino, 0);
+    }
 }
 
 fn unlink_upper(w: &WriteAccess<'_>, pup: &LowerDentry, up: &LowerDentry) -> Result {
@@ -326,6 +355,7 @@ pub(crate) fn rename(
     let src_wh = !exchange && lower_has_name(sbi, &old_parent, old_name)?;
     let dst_whited = workdir::has_whiteout(&npup, new_name)?;
     let dst_lower = new.inode().is_none() && lower_has_name(sbi, &new_parent, new_name)?;
+    let victim_up = if exchange { None } else { ninfo.upper().cloned() };
     let w = WriteAccess::new(&sbi.write_branch()?.mnt)?;
     if old_is_dir && (dst_whited || dst_lower) {
         let _c = CredGuard::new(&sbi.creator);
@@ -363,6 +393,10 @@ pub(crate) fn rename(
                 victim.drop_nlink();
             }
         }
+    }
+    drop(w);
+    if let Some(ui) = victim_up.as_ref().and_then(|u| u.inode()) {
+        forget_number(sbi, ui.ino(), ui.nlink());
     }
     refresh_dir(old_dir);
     refresh_dir(new_dir);

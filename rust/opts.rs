@@ -112,6 +112,10 @@ pub enum Opt<'a> {
     Branches(&'a str),
     /// `udba=`.
     Udba(Udba),
+    /// `xino=FILE`: the inode number tables go to FILE's directory.
+    Xino(&'a str),
+    /// `noxino`: no inode number table.
+    NoXino,
     /// An option rustaufs accepts for compatibility and ignores (named for the log).
     Ignored(&'a str),
     /// An aufs option that rustaufs accepts but does not implement yet; the caller
@@ -278,16 +282,17 @@ pub fn parse<'a>(key: &'a str, value: Option<&'a str>) -> Result<Opt<'a>, OptErr
             Ok(Opt::Ignored(key))
         }
         // aufs options whose behaviour lands with later work: checked, then warned about.
-        "plink" | "noplink" | "noxino" | "trunc_xino" | "notrunc_xino" | "trunc_xib"
+        "noxino" => flag(key, value, Opt::NoXino),
+        "plink" | "noplink" | "trunc_xino" | "notrunc_xino" | "trunc_xib"
         | "notrunc_xib" | "shwh" | "noshwh" | "sum" | "nosum" | "dirren" | "nodirren" => {
             flag(key, value, Opt::NotYet(key))
         }
         "xino" => {
             let v = valued(key, value)?;
-            if v.is_empty() {
+            if !v.starts_with('/') || v.ends_with('/') {
                 return Err(OptError::BadValue { key, value: v });
             }
-            Ok(Opt::NotYet(key))
+            Ok(Opt::Xino(v))
         }
         "dirwh" | "rdcache" | "rdblk" | "rdhash" | "fhsm_sec" | "itrunc_xino" => number(key, value),
         "trunc_xino_path" => valued(key, value).map(|_| Opt::NotYet(key)),

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 use crate::inode::union_ino;
+use crate::stack::BIdx;
 use crate::sbinfo::SbInfo;
 use crate::stack::DentryInfo;
 use crate::vfs::dentry::LowerDentry;
@@ -124,9 +125,14 @@ fn read_listing(file: &File) -> Result<Listing> {
 }
 
 /// Reads the merged listing of the directory `info` describes.
+///
+/// Entries carry the branch inode number until the listing is merged; then the
+/// union numbers are filled in, from the xino table outside the branch
+/// directories' locks (the table's file may live on one of those filesystems).
 fn merged(sbi: &SbInfo, info: &DentryInfo) -> Result<Listing> {
     let mut l = Listing::default();
     let mut level = 0u16;
+    let mut levels: KVec<BIdx> = KVec::new();
     info.for_each(|bidx, dir| {
         let br = sbi.branch(bidx)?;
         let honours = br.perm.honours_whiteouts();
@@ -144,16 +150,23 @@ fn merged(sbi: &SbInfo, info: &DentryInfo) -> Result<Listing> {
             if whiteout::is_internal(name) {
                 return Ok(());
             }
-            let uino = union_ino(sbi, bidx, ino).unwrap_or(ino);
             let (off, len) = l.add_name(name)?;
-            l.entries.push(Entry { off, len, level, d_type: d_type as u8, ino: uino }, GFP_KERNEL)?;
+            l.entries.push(Entry { off, len, level, d_type: d_type as u8, ino }, GFP_KERNEL)?;
             Ok(())
         };
         read_lower_dir(&br.mnt.path(dir), &sbi.creator, &mut sink)?;
+        levels.push(bidx, GFP_KERNEL)?;
         level = level.checked_add(1).ok_or(EINVAL)?;
         Ok(())
     })?;
     l.merge()?;
+    for e in l.entries.iter_mut() {
+        let bidx = *levels.get(usize::from(e.level)).ok_or(EIO)?;
+        e.ino = match &sbi.xino {
+            Some(_) => crate::inode::number(sbi, bidx, e.ino)?,
+            None => union_ino(sbi, bidx, e.ino).unwrap_or(e.ino),
+        };
+    }
     Ok(l)
 }
 

@@ -36,6 +36,7 @@ mod stats;
 mod superblock;
 mod vfs;
 mod workdir;
+mod xino;
 // Shared with the host tests, as `opts`.
 #[allow(unreachable_pub, dead_code)]
 mod whiteout;

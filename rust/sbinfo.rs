@@ -12,6 +12,9 @@ use kernel::sync::aref::ARef;
 
 /// What a mounted union knows about itself. Immutable after `fill_super`.
 pub(crate) struct SbInfo {
+    /// The inode number tables (`None`: `noxino`). First: their files pin the
+    /// mounts they live on.
+    pub(crate) xino: Option<crate::xino::Xino>,
     /// The write branch's work directory and whiteout base (set when `wbr` is).
     /// First, so that it is dropped before the branch mounts its dentries live on.
     pub(crate) work: Option<Work>,
@@ -36,8 +39,9 @@ impl SbInfo {
         id: u32,
         wbr: Option<BIdx>,
         work: Option<Work>,
+        xino: Option<crate::xino::Xino>,
     ) -> Result<KBox<Self>> {
-        let b = KBox::new(SbInfo { work, branches, udba, creator, id, wbr }, GFP_KERNEL)?;
+        let b = KBox::new(SbInfo { xino, work, branches, udba, creator, id, wbr }, GFP_KERNEL)?;
         crate::stats::SUPERS.inc();
         Ok(b)
     }

@@ -11,6 +11,7 @@ use crate::vfs::cred::CredGuard;
 use crate::vfs::dentry::Dentry;
 use crate::vfs::dirop::WriteAccess;
 use crate::workdir::Work;
+use crate::xino::XinoAt;
 use kernel::cred::Credential;
 use crate::vfs::fc::{self, FsContext};
 use crate::vfs::path::Path;
@@ -29,12 +30,13 @@ pub(crate) struct MountOptions {
     branches: KVec<NewBranch>,
     branches_given: bool,
     udba: Udba,
+    xino: XinoAt,
 }
 
 impl MountOptions {
     /// Defaults: no branch yet, `udba=reval`.
     pub(crate) fn new() -> Self {
-        MountOptions { branches: KVec::new(), branches_given: false, udba: Udba::Reval }
+        MountOptions { branches: KVec::new(), branches_given: false, udba: Udba::Reval, xino: XinoAt::Default }
     }
 }
 
@@ -86,6 +88,17 @@ pub(crate) fn parse_param(fc: &mut FsContext, key: &str, value: Option<&str>) ->
             fc.options().udba = u;
             Ok(())
         }
+        Opt::Xino(path) => {
+            let dir = &path[..path.rfind('/').unwrap_or(0).max(1)];
+            let dir = CString::try_from_fmt(format_args!("{dir}"))?;
+            let file = CString::try_from_fmt(format_args!("{path}"))?;
+            fc.options().xino = XinoAt::File { dir, file };
+            Ok(())
+        }
+        Opt::NoXino => {
+            fc.options().xino = XinoAt::Off;
+            Ok(())
+        }
         Opt::Ignored(_) => Ok(()),
         Opt::NotYet(k) => {
             fc.warn(format_args!("{k}: accepted but not implemented yet; ignored"));
@@ -114,8 +127,10 @@ pub(crate) fn fill_super(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
         Some(w) => Some(setup_work(fc, &branches[w.get()], &creator)?),
         None => None,
     };
+    let xat = core::mem::replace(&mut fc.options().xino, XinoAt::Default);
+    let xino = crate::xino::setup(fc, xat, &branches, wbr, &creator)?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    sb.set_info(SbInfo::new(branches, udba, creator, id, wbr, work)?);
+    sb.set_info(SbInfo::new(branches, udba, creator, id, wbr, work, xino)?);
     // A union without a writable branch is read-only (aufs and overlayfs alike).
     sb.set_params(MAGIC, max_bytes, depth, wbr.is_none(), udba != Udba::None);
 
@@ -125,6 +140,9 @@ pub(crate) fn fill_super(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
         stack.push(Lower { bidx: branch::bidx(i), dentry: ARef::from(br.user.dentry()) }, GFP_KERNEL)?;
     }
     let info = DentryInfo::new(stack, sbi.wbr)?;
+    if let (Some(x), Some(top)) = (&sbi.xino, sbi.branches.first()) {
+        x.set(top.fsidx, top.user.dentry().inode().ok_or(EIO)?.ino(), crate::xino::ROOT_INO)?;
+    }
     let inode = crate::inode::get(sb.sb(), &info)?;
     sb.set_root(inode, info)
 }

@@ -411,6 +411,50 @@ unsafe extern "C" fn end_write(iocb: *mut bindings::kiocb, _ret: isize) {
 pub(crate) struct KernelFile(ARef<KFile>);
 
 impl KernelFile {
+    /// Creates and opens an unnamed file (`O_TMPFILE`) in the directory `dir`, read
+    /// and write, mode 0600, as `cred`. The caller holds write access to the mount.
+    pub(crate) fn tmpfile(dir: &LowerPath<'_>, cred: &Credential) -> Result<Self> {
+        let raw = dir.raw();
+        let mode = (super::bindings_modes::S_IFREG | 0o600) as bindings::umode_t;
+        let flags = bindings::O_RDWR | bindings::RUSTAUFS_O_LARGEFILE;
+        // SAFETY: `raw` borrows counted objects; `cred` is live; the result is a
+        // new counted file or an error.
+        let f = unsafe {
+            bindings::kernel_tmpfile_open(dir.mnt.idmap().0, &raw, mode, flags as i32, cred.as_ptr().cast())
+        };
+        let f = NonNull::new(from_err_ptr(f)?).ok_or(EIO)?;
+        // SAFETY: a new reference we own.
+        Ok(KernelFile(unsafe { ARef::from_raw(f.cast()) }))
+    }
+
+    /// Reads the little-endian `u64` at `pos`; 0 past the end of the file.
+    pub(crate) fn read_u64(&self, pos: i64) -> Result<u64> {
+        let mut buf = [0u8; 8];
+        let mut p = pos;
+        // SAFETY: our live file; `buf` has 8 writable bytes.
+        let n = unsafe { bindings::kernel_read(self.as_ptr(), buf.as_mut_ptr().cast(), 8, &mut p) };
+        match n {
+            8 => Ok(u64::from_le_bytes(buf)),
+            0 => Ok(0),
+            n if n < 0 => Err(Error::from_errno(n as i32)),
+            _ => Err(EIO),
+        }
+    }
+
+    /// Writes `v` little-endian at `pos` (`kernel_write`, which takes freeze
+    /// protection itself).
+    pub(crate) fn write_u64(&self, pos: i64, v: u64) -> Result {
+        let buf = v.to_le_bytes();
+        let mut p = pos;
+        // SAFETY: our live file, opened for writing; `buf` has 8 bytes.
+        let n = unsafe { bindings::kernel_write(self.as_ptr(), buf.as_ptr().cast(), 8, &mut p) };
+        match n {
+            8 => Ok(()),
+            n if n < 0 => Err(Error::from_errno(n as i32)),
+            _ => Err(ENOSPC),
+        }
+    }
+
     /// Opens `path` with `flags` as `cred`.
     pub(crate) fn open(path: &LowerPath<'_>, flags: u32, cred: &Credential) -> Result<Self> {
         let raw = path.raw();

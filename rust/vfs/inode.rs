@@ -89,6 +89,13 @@ impl LowerInode {
         u32::from(self.raw().i_mode)
     }
 
+    /// The link count (read racily, as the VFS does; exact under the locks of a
+    /// change that just completed).
+    pub(crate) fn nlink(&self) -> u32 {
+        // SAFETY: `__i_nlink` of a valid inode, read as `i_nlink` is.
+        unsafe { self.raw().__bindgen_anon_1.i_nlink }
+    }
+
     /// The device number of a special file.
     pub(crate) fn rdev(&self) -> u32 {
         self.raw().i_rdev

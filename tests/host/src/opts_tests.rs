@@ -110,7 +110,12 @@ fn options() {
     assert_eq!(parse("dio", Some("1")), Err(OptError::UnexpectedValue("dio")));
     assert_eq!(parse("si", Some("abc")), Ok(Opt::Ignored("si")));
     assert_eq!(parse("dirperm1", None), Ok(Opt::Ignored("dirperm1")));
-    assert_eq!(parse("xino", Some("/dev/shm/aufs.xino")), Ok(Opt::NotYet("xino")));
+    assert_eq!(parse("xino", Some("/dev/shm/aufs.xino")), Ok(Opt::Xino("/dev/shm/aufs.xino")));
+    assert_eq!(parse("xino", Some("rel/x")), Err(OptError::BadValue { key: "xino", value: "rel/x" }));
+    assert_eq!(parse("xino", Some("/dir/")), Err(OptError::BadValue { key: "xino", value: "/dir/" }));
+    assert_eq!(parse("xino", None), Err(OptError::MissingValue("xino")));
+    assert_eq!(parse("noxino", None), Ok(Opt::NoXino));
+    assert_eq!(parse("noxino", Some("1")), Err(OptError::UnexpectedValue("noxino")));
     assert_eq!(parse("plink", None), Ok(Opt::NotYet("plink")));
     assert_eq!(parse("create", Some("mfs:60")), Ok(Opt::NotYet("create")));
     assert_eq!(parse("create", Some("pmfsrr:10:60")), Ok(Opt::NotYet("create")));
