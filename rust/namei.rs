@@ -127,19 +127,41 @@ pub(crate) fn create(dir: &Inode, d: &Dentry, name: &[u8], what: New<'_>, mode: 
             }
         }
     };
+    // The new inode's number may be written to the xino table, which takes the
+    // branch's freeze protection itself: not while we hold write access.
+    drop(w);
+    if let Err(e) = instantiate(d, child.clone()) {
+        // No inode (ENOMEM, a full xino table): the new object goes again, so
+        // that the failed call changed nothing.
+        undo_create(sbi, &pup, &child);
+        d.drop_from_cache();
+        return Err(e);
+    }
     if whited {
         let _c = CredGuard::new(&sbi.creator);
-        if let Err(e) = workdir::remove_whiteout(&w, &pup, name) {
+        let res = WriteAccess::new(mnt).and_then(|w| workdir::remove_whiteout(&w, &pup, name));
+        if let Err(e) = res {
             // Harmless: the new object hides it.
             pr_warn!("cannot remove a whiteout after create: {:?}\n", e);
         }
     }
-    // The new inode's number may be written to the xino table, which takes the
-    // branch's freeze protection itself: not while we hold write access.
-    drop(w);
-    instantiate(d, child)?;
     refresh_dir(dir);
     Ok(())
+}
+
+/// Removes the object a failed `create` made on the write branch.
+fn undo_create(sbi: &SbInfo, pup: &LowerDentry, child: &LowerDentry) {
+    let res = sbi.write_branch().and_then(|wb| WriteAccess::new(&wb.mnt)).and_then(|w| {
+        let _c = CredGuard::new(&sbi.creator);
+        if child.is_dir() {
+            remove_upper_dir(sbi, &w, pup, child)
+        } else {
+            DirOp::removing_dentry(&w, pup, child)?.unlink()
+        }
+    });
+    if let Err(e) = res {
+        pr_warn!("cannot remove an object after a failed create ({:?})\n", e);
+    }
 }
 
 /// A new directory over a whiteout: built in the work directory, made opaque,
