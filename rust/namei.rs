@@ -362,6 +362,10 @@ pub(crate) fn rename(
     let ninfo = new.info().ok_or(EIO)?;
     let old_is_dir = old.inode().is_some_and(|i| i.is_dir());
     let new_is_dir = new.inode().is_some_and(|i| i.is_dir());
+    // A target directory that shows entries cannot be replaced (as overlayfs).
+    if new_is_dir && !exchange && ninfo.has_lower() && !crate::readdir::is_empty(sbi, ninfo)? {
+        return Err(ENOTEMPTY);
+    }
     // Directories with lower parts are not moved: mv(1) copies them instead.
     if (old_is_dir && oinfo.has_lower()) || (new_is_dir && ninfo.has_lower()) {
         return Err(EXDEV);
