@@ -4,7 +4,8 @@
 # Stage 1 (this file as /init, busybox ash, PID 1): mounts the host root read-only over 9p
 # at /newroot, puts tmpfs where tests write, mounts the scratch disks, loads rustaufs.ko.
 # Stage 2 (the same file, `guest-init.sh stage2 MODE`, run by Debian's dash in a chroot to
-# /newroot, i.e. the host's userland): the demo, pytest, or an interactive shell.
+# /newroot, i.e. the host's userland): the demo, pytest, an interactive shell, or the
+# power cut (tests/vm/power_cut.py: vm.sh kills qemu in the middle of it).
 # Back in stage 1: kill leftovers, unmount everything, rmmod, kmemleak scans, save dmesg
 # and the exit code to the results share, `reboot -f` (qemu runs with -no-reboot).
 # Kept POSIX sh: both busybox ash and dash run it.
@@ -160,6 +161,7 @@ stage2() {
     demo) demo ;;
     check) check ;;
     shell) shell ;;
+    powercut) cd "$TOP" && /usr/bin/python3 tests/vm/power_cut.py cut ;;
     esac
 }
 
@@ -244,10 +246,12 @@ local_mounts() {
 
 # Scratch disks, found by their serial (= fs type), all at once; vm.sh formats them on
 # the host. Runs in the background: errors reach the run through /out/guest-errors only.
+# The power-cut disk is left alone: its tests mount it themselves.
 disks() {
     for dev in /sys/block/vd*; do
         [ -e "$dev" ] || continue
         fs=$(cat $dev/serial 2>/dev/null)
+        [ "$fs" != powercut ] || continue
         mkdir -p /newroot/mnt/$fs
         mount -t $fs /dev/${dev##*/} /newroot/mnt/$fs || err "cannot mount the $fs scratch disk" &
     done

@@ -14,6 +14,8 @@
 #   VM_PANIC     panic on (demo, check): "oops=panic hung_task_panic=1"; VM_PANIC= for none
 #   MODPARAMS    insmod parameters    KMEMLEAK=0  skip the final kmemleak scans (~20 s)
 #   NINEP_CACHE  9p cache mode of the host root (cache=loose)
+#   POWERCUT     1/0: do/skip the power-cut boot before the check boot (default: when
+#                PYTEST_ARGS is empty or names test_power_cut)
 #   VM_DIR       work dir (build/vm): initramfs, disk images, console.log, out/ (results:
 #                pytest.log, dmesg, kmemleak, timing, exit-code). One VM at a time per dir.
 . "$(dirname "$0")/lib.sh"
@@ -94,19 +96,70 @@ make_disks() {
 # qemu's stderr without its warning about the fw_cfg name above.
 quiet() { grep --line-buffered -v 'fw_cfg item names should be prefixed'; }
 
-boot() {
+# Sets QEMU: the qemu command line for a boot in mode $1 with the disks in DISKS.
+qemu_cmd() {
     # An oops or a task hung for 60 s ends the run at once (panic, then -no-reboot)
     # instead of leaving a wrecked kernel to the time limit. Not in the shell.
     local panic=
-    [ "$MODE" = shell ] || panic=${VM_PANIC-oops=panic hung_task_panic=1}
-    local qemu=(qemu-system-x86_64 -accel tcg -m "${VM_MEM:-4G}" -smp "${VM_SMP:-2}"
+    [ "$1" = shell ] || panic=${VM_PANIC-oops=panic hung_task_panic=1}
+    QEMU=(qemu-system-x86_64 -accel tcg -m "${VM_MEM:-4G}" -smp "${VM_SMP:-2}"
         -nographic -no-reboot -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$V/initramfs.cpio"
-        -append "console=ttyS0 panic=-1 loglevel=5 log_buf_len=8M $panic MODE=$MODE ${VM_APPEND:-}"
+        -append "console=ttyS0 panic=-1 loglevel=5 log_buf_len=8M $panic MODE=$1 ${VM_APPEND:-}"
         -nic none -device virtio-rng-pci
         -fw_cfg name=etc/sercon-port,string=0    # SeaBIOS: no terminal reset on our tty
         -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
         -virtfs "local,path=$OUT,mount_tag=out,security_model=none"
         "${DISKS[@]}")
+}
+
+# The power cut of tests/vm/test_power_cut.py: wanted by a full check, or by one whose
+# PYTEST_ARGS name it; POWERCUT=0/1 decides instead.
+want_power_cut() {
+    [ "$MODE" = check ] || return 1
+    case ${POWERCUT:-} in 0) return 1 ;; 1) return 0 ;; esac
+    [ -z "${PYTEST_ARGS:-}" ] || [[ $PYTEST_ARGS == *power_cut* ]]
+}
+
+# A first boot (MODE=powercut, only the disk "powercut") that starts a 256 MiB copy-up
+# and asks, through $OUT/powercut/cut-now, to be killed: qemu gets SIGKILL. The check boot
+# then gets the same disk. What happened is in $OUT/powercut/host and state.json, for
+# the test; its console is $V/powercut-console.log, scanned by verdict.
+power_cut_boot() {
+    local img=$V/powercut.img pid t0 what
+    rm -f "$img" && truncate -s 1G "$img" && mkfs.ext4 -q -F "$img"
+    mkdir -p "$OUT/powercut"
+    DISKS=(-drive "file=$img,if=none,id=powercut,format=raw,cache=unsafe"
+        -device "virtio-blk-pci,drive=powercut,serial=powercut")
+    qemu_cmd powercut
+    log "power-cut boot: a 256 MiB copy-up on ext4, qemu killed in the middle"
+    t0=$SECONDS
+    "${QEMU[@]}" </dev/null >"$V/powercut-console.log" 2> >(quiet >&2) &
+    pid=$!
+    what="guest did not ask for the cut (see $V/powercut-console.log)"
+    while kill -0 $pid 2>/dev/null; do
+        if [ -e "$OUT/powercut/cut-now" ]; then
+            kill -KILL $pid
+            what="killed $((SECONDS - t0)) s after qemu started"
+            break
+        fi
+        if [ $((SECONDS - t0)) -gt 600 ]; then
+            kill -KILL $pid
+            what="timeout: guest did not ask for the cut in 600 s"
+            break
+        fi
+        sleep 0.01
+    done
+    wait $pid 2>/dev/null || true
+    # Only the power cut's own results stay for the check boot.
+    find "$OUT" -mindepth 1 -maxdepth 1 ! -name powercut -exec rm -rf {} +
+    echo "$what" >"$OUT/powercut/host"
+    log "power-cut boot: $what"
+    POWERCUT_DISK=("${DISKS[@]}")
+}
+
+boot() {
+    qemu_cmd "$MODE"
+    local qemu=("${QEMU[@]}")
     log "booting the VM ($MODE, timeout ${T}s)${RUSTAUFS_KO:+ with $KO}"
     [ "$MODE" != shell ] || log "serial console: Ctrl-A x kills the VM"
     T0=$(date +%s.%N)
@@ -155,7 +208,9 @@ verdict() {
         echo "vm: guest errors:" >&2; sed 's/^/  /' "$OUT/guest-errors" >&2
         extra=$((extra + $(wc -l <"$OUT/guest-errors")))
     fi
-    if ! $PY "$TOP/scripts/check-log.py" "$OUT/dmesg" "$V/console.log" "$OUT/kmemleak"; then
+    local logs=("$OUT/dmesg" "$V/console.log" "$OUT/kmemleak")
+    [ ${#POWERCUT_DISK[@]} = 0 ] || logs+=("$V/powercut-console.log")
+    if ! $PY "$TOP/scripts/check-log.py" "${logs[@]}"; then
         extra=$((extra + 1))
     fi
     report_timing
@@ -197,8 +252,11 @@ main() {
     prepare_module
     rm -rf "$OUT" && mkdir -p "$OUT"
     make_initramfs
+    POWERCUT_DISK=()
+    ! want_power_cut || power_cut_boot
     DISKS=()
     make_disks
+    DISKS+=("${POWERCUT_DISK[@]}")
     boot
     verdict
 }
