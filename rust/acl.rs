@@ -16,6 +16,14 @@ use crate::vfs::inode::Inode;
 use crate::vfs::path::LowerPath;
 use kernel::prelude::*;
 
+/// Names under which a filesystem also lists its ACLs as plain xattrs (XFS shows
+/// `trusted.SGI_ACL_FILE`/`_DEFAULT`, in its on-disk format, to `CAP_SYS_ADMIN`).
+/// Copy-up skips them: the ACL is copied as an ACL, and the raw form would be a
+/// meaningless xattr on another filesystem and bypass the ACL code on XFS.
+pub(crate) fn is_acl_alias(name: &[u8]) -> bool {
+    name == b"trusted.SGI_ACL_FILE" || name == b"trusted.SGI_ACL_DEFAULT"
+}
+
 /// `->get_acl` (`getxattr` of `system.posix_acl_*`): the data object's ACL,
 /// read with the mounter's credentials.
 pub(crate) fn get(d: &Dentry, ty: AclType) -> Result<Option<Acl>> {

@@ -211,7 +211,8 @@ fn copy_data(sbi: &SbInfo, src: &LowerPath<'_>, dst: &LowerPath<'_>, len: i64) -
     if len == 0 {
         return Ok(());
     }
-    let from = KernelFile::open(src, crate::vfs::O_RDONLY, &sbi.creator)?;
+    // The copy is not an access by anyone: the lower file's atime stays as it was.
+    let from = KernelFile::open(src, crate::vfs::O_RDONLY | crate::vfs::O_NOATIME, &sbi.creator)?;
     let to = KernelFile::open(dst, crate::vfs::O_WRONLY, &sbi.creator)?;
     if to.clone_from(&from, len) {
         return Ok(());
@@ -229,7 +230,12 @@ fn copy_data(sbi: &SbInfo, src: &LowerPath<'_>, dst: &LowerPath<'_>, len: i64) -
         if start >= len {
             break;
         }
-        let want = usize::try_from(len - start).unwrap_or(CHUNK).min(CHUNK);
+        // Up to the next hole only: copying across it would fill it with zeros.
+        let end = match from.next_hole(start) {
+            Ok(Some(e)) if e > start => e.min(len),
+            _ => len,
+        };
+        let want = usize::try_from(end - start).unwrap_or(CHUNK).min(CHUNK);
         let n = to.copy_range_from(&from, start, want)?;
         if n == 0 {
             return Err(EIO);
@@ -245,7 +251,7 @@ fn copy_xattrs(w: &WriteAccess<'_>, src: &LowerPath<'_>, dst: &LowerDentry) -> R
     let mut names = KVec::new();
     attr::list_xattrs(src.dentry, &mut names)?;
     let mut value = KVec::new();
-    for name in names.split(|&c| c == 0).filter(|n| !n.is_empty()) {
+    for name in names.split(|&c| c == 0).filter(|n| !n.is_empty() && !crate::acl::is_acl_alias(n)) {
         let mut cname = KVec::with_capacity(name.len() + 1, GFP_KERNEL)?;
         cname.extend_from_slice(name, GFP_KERNEL)?;
         cname.push(0, GFP_KERNEL)?;

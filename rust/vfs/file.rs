@@ -482,8 +482,19 @@ impl KernelFile {
     /// The next data offset at or after `pos` (`SEEK_DATA`): `Ok(None)` past the last
     /// data, `Err` if the filesystem cannot tell.
     pub(crate) fn next_data(&self, pos: i64) -> Result<Option<i64>> {
-        // SAFETY: our live file; `vfs_llseek` does not use `f_pos` for SEEK_DATA.
-        let r = unsafe { bindings::vfs_llseek(self.as_ptr(), pos, bindings::RUSTAUFS_SEEK_DATA as i32) };
+        self.seek(pos, bindings::RUSTAUFS_SEEK_DATA)
+    }
+
+    /// The end of the data region that contains `pos` (`SEEK_HOLE`; a filesystem
+    /// without holes reports the file's end), `None` past the end of the file.
+    pub(crate) fn next_hole(&self, pos: i64) -> Result<Option<i64>> {
+        self.seek(pos, bindings::RUSTAUFS_SEEK_HOLE)
+    }
+
+    fn seek(&self, pos: i64, whence: u32) -> Result<Option<i64>> {
+        // SAFETY: our live file, used by this thread only (the seek moves `f_pos`,
+        // which nobody reads: the copy passes explicit offsets).
+        let r = unsafe { bindings::vfs_llseek(self.as_ptr(), pos, whence as i32) };
         if r == -(ENXIO.to_errno().abs() as i64) {
             return Ok(None);
         }

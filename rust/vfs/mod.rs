@@ -78,6 +78,8 @@ pub(crate) const O_TRUNC: u32 = bindings::O_TRUNC;
 pub(crate) const O_RDONLY: u32 = bindings::O_RDONLY;
 /// Open flags.
 pub(crate) const O_WRONLY: u32 = bindings::O_WRONLY;
+/// Open flags: reads through this file leave the inode's atime alone.
+pub(crate) const O_NOATIME: u32 = bindings::RUSTAUFS_O_NOATIME;
 /// Open flags: the access mode bits.
 pub(crate) const O_ACCMODE: u32 = bindings::O_ACCMODE;
 /// `renameat2` flags.
