@@ -201,6 +201,45 @@ fn mkdir_opaque(
     Ok(tmp)
 }
 
+/// A rename of an upper-only directory `src` onto a merged directory that shows
+/// no entries but has an upper part `up` (holding the whiteouts that hide the
+/// lower entries, so the branch would refuse to replace it). overlayfs first
+/// swaps `up` for an empty directory made opaque by an xattr; our opaque marker
+/// is a file, so instead `src` (already opaque) and `up` are exchanged, which
+/// shows the new tree at once, and `up` is moved from the old name into the work
+/// directory and removed. If that move fails the exchange is undone. A crash
+/// between the two steps leaves `up`, an empty directory, at the old name.
+fn replace_merged(
+    sbi: &SbInfo,
+    w: &WriteAccess<'_>,
+    opup: &LowerDentry,
+    src: &ARef<LowerDentry>,
+    npup: &LowerDentry,
+    name: &[u8],
+    up: &ARef<LowerDentry>,
+) -> Result {
+    use crate::vfs::{RENAME_EXCHANGE, RENAME_NOREPLACE};
+    let work = sbi.work.as_ref().ok_or(EROFS)?;
+    RenameOp::new(w, opup, src, npup, name, RENAME_EXCHANGE)
+        .and_then(|mut r| r.rename())
+        // A branch without RENAME_EXCHANGE: mv(1) copies instead.
+        .map_err(|e| if e == EINVAL { EXDEV } else { e })?;
+    let _c = CredGuard::new(&sbi.creator);
+    let tmp_name = work.temp_name();
+    let res = RenameOp::new(w, opup, up, &work.dir, tmp_name.as_bytes(), RENAME_NOREPLACE).and_then(|mut r| r.rename());
+    if let Err(e) = res {
+        let back = RenameOp::new(w, opup, up, npup, name, RENAME_EXCHANGE).and_then(|mut r| r.rename());
+        if let Err(e2) = back {
+            pr_warn!("cannot undo a directory exchange after a failed rename ({:?})\n", e2);
+        }
+        return Err(e);
+    }
+    if let Err(e) = workdir::remove_tree(w, &work.dir, tmp_name.as_bytes(), &sbi.creator) {
+        pr_warn!("cannot remove a replaced directory from the work dir ({:?})\n", e);
+    }
+    Ok(())
+}
+
 fn refresh_dir(dir: &Inode) {
     crate::inode::refresh(dir);
 }
@@ -366,10 +405,12 @@ pub(crate) fn rename(
     if new_is_dir && !exchange && ninfo.has_lower() && !crate::readdir::is_empty(sbi, ninfo)? {
         return Err(ENOTEMPTY);
     }
-    // Directories with lower parts are not moved: mv(1) copies them instead.
-    if (old_is_dir && oinfo.has_lower()) || (new_is_dir && ninfo.has_lower()) {
+    // Directories with lower parts are not moved: mv(1) copies them instead. An
+    // empty merged target is replaced (below), but not exchanged.
+    if (old_is_dir && oinfo.has_lower()) || (new_is_dir && exchange && ninfo.has_lower()) {
         return Err(EXDEV);
     }
+    let clear_target = new_is_dir && !exchange && ninfo.has_lower();
     let old_parent = old.parent_ref();
     let new_parent = new.parent_ref();
     let src = copyup::copy_up_name(old)?;
@@ -383,7 +424,7 @@ pub(crate) fn rename(
     let dst_lower = new.inode().is_none() && lower_has_name(sbi, &new_parent, new_name)?;
     let victim_up = if exchange { None } else { ninfo.upper().cloned() };
     let w = WriteAccess::new(&sbi.write_branch()?.mnt)?;
-    if old_is_dir && (dst_whited || dst_lower) {
+    if old_is_dir && (dst_whited || dst_lower || clear_target) {
         let _c = CredGuard::new(&sbi.creator);
         workdir::make_opaque(&w, &src)?;
     }
@@ -393,13 +434,16 @@ pub(crate) fn rename(
     } else {
         None
     };
-    let res = (|| -> Result {
-        let mut r = RenameOp::new(&w, &opup, &src, &npup, new_name, flags)?;
-        if exchange && r.target().is_negative() {
-            return Err(ENOENT);
-        }
-        r.rename()
-    })();
+    let res = match victim_up.as_ref().filter(|_| clear_target) {
+        Some(up) => replace_merged(sbi, &w, &opup, &src, &npup, new_name, up),
+        None => (|| -> Result {
+            let mut r = RenameOp::new(&w, &opup, &src, &npup, new_name, flags)?;
+            if exchange && r.target().is_negative() {
+                return Err(ENOENT);
+            }
+            r.rename()
+        })(),
+    };
     if let Err(e) = res {
         if wh.is_some() {
             let _c = CredGuard::new(&sbi.creator);

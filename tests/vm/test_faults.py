@@ -12,7 +12,8 @@ import pytest
 import util
 from layers import Stack, err_of, mnt, root, snapshot, write_aufs  # noqa: F401  (fixtures)
 
-LOWER = {"f": "lower f", "big": "b" * (1 << 20), "d/": {"x": "x"}, "e/": {}, "w/": {}}
+LOWER = {"f": "lower f", "big": "b" * (1 << 20), "d/": {"x": "x"}, "e/": {}, "w/": {},
+         "full/": {"z": "z"}}
 FAILSLAB = Path("/sys/kernel/debug/failslab")
 
 
@@ -105,6 +106,7 @@ OPS = {
     "rmdir": lambda m: os.rmdir(m / "e"),
     "mkdir_over_whiteout": lambda m: os.mkdir(m / "w"),
     "rename": lambda m: os.rename(m / "f", m / "d" / "g"),
+    "rename_dir_over_emptied": lambda m: os.rename(m / "n", m / "full"),
     "create": lambda m: (m / "d" / "new").write_text("n"),
     "symlink": lambda m: os.symlink("f", m / "d" / "s"),
     "link": lambda m: os.link(m / "f", m / "d" / "l"),
@@ -154,6 +156,9 @@ def test_failslab_sweep(root, mnt, name):
         util.mount_union(str(mnt), st.branches(["rw", "ro"]))
         if name == "mkdir_over_whiteout":
             os.rmdir(mnt / "w")
+        if name == "rename_dir_over_emptied":
+            os.mkdir(mnt / "n")
+            os.unlink(mnt / "full" / "z")
         return st
 
     st = prepare("ref")
