@@ -109,3 +109,60 @@ def test_open_rdwr_does_not_copy_up(st, mnt):
         fd = os.open(mnt / "f", os.O_RDWR)
         os.close(fd)
     assert not (st.dirs[0] / "f").exists()
+
+
+def lock_conflict(path, start, length):
+    """In another process: F_GETLK for a write lock on the range -> (type, pid), and
+    whether F_SETLK of it fails with EAGAIN/EACCES."""
+    import fcntl
+    import struct
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fd = os.open(path, os.O_RDWR)
+            flock = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, start, length, 0)
+            got = struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, flock))
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETLK, flock)
+                refused = 0
+            except OSError as e:
+                refused = e.errno
+            os.write(w, struct.pack("hii", got[0], got[4], refused))
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = os.read(r, 64)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return struct.unpack("hii", data)
+
+
+def test_posix_lock_survives_copy_up(st, mnt):
+    """seeds 001: a F_SETLK lock taken through an fd opened before the copy-up still
+    excludes other processes afterwards (locks are on the union inode)."""
+    import fcntl
+    with st.mounted(mnt, ["rw", "ro"]):
+        fd = os.open(mnt / "f", os.O_RDWR)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 4, 0)
+            assert not (st.dirs[0] / "f").exists()
+            assert lock_conflict(mnt / "f", 0, 4) == (fcntl.F_WRLCK, os.getpid(), errno.EAGAIN)
+            # Copy-up by another process (a close here would drop our locks).
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    w = os.open(mnt / "f", os.O_WRONLY)
+                    os.write(w, b"X")
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
+            assert (st.dirs[0] / "f").read_text() == "Xower f"
+            assert lock_conflict(mnt / "f", 0, 4) == (fcntl.F_WRLCK, os.getpid(), errno.EAGAIN)
+            assert lock_conflict(mnt / "f", 4, 4)[2] == 0           # the rest is free
+            os.write(fd, b"Y")                  # the locked fd writes to the copy
+            fcntl.lockf(fd, fcntl.LOCK_UN, 4, 0)
+            assert lock_conflict(mnt / "f", 0, 4)[2] == 0
+            assert (mnt / "f").read_text() == "Yower f"
+        finally:
+            os.close(fd)
