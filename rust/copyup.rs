@@ -24,6 +24,7 @@
 //! directory locks (`lock_rename` order) → branch inode lock (`notify_change`).
 #![forbid(unsafe_code)]
 
+use crate::plink::{Pending, Plinks};
 use crate::sbinfo::SbInfo;
 use crate::vfs::attr::{self, Iattr, Stat};
 use crate::vfs::bindings_modes as modes;
@@ -60,7 +61,10 @@ pub(crate) fn copy_up_name(d: &Dentry) -> Result<ARef<LowerDentry>> {
         return Ok(u.clone());
     }
     let inode = d.inode().ok_or(EIO)?;
-    let Some(data) = inode.info()?.upper().cloned() else {
+    let info = inode.info()?;
+    // Linked from the pseudo-link if there is one: the name the copy was made
+    // under may have been removed since.
+    let Some(data) = info.plink().map(|p| p.link.clone()).or_else(|| info.upper().cloned()) else {
         return copy_up(d, true);
     };
     copy_up_parents(d)?;
@@ -74,6 +78,10 @@ pub(crate) fn copy_up_name(d: &Dentry) -> Result<ARef<LowerDentry>> {
     op.link(&data)?;
     let up = op.child_ref();
     dinfo.set_upper(up.clone());
+    if let Some(p) = info.plink() {
+        p.name_gone();
+        crate::inode::refresh(inode);
+    }
     Ok(up)
 }
 
@@ -131,11 +139,16 @@ fn copy_up_one(d: &Dentry, data: bool) -> Result<ARef<LowerDentry>> {
     let sbi = inode.sb().info();
     let src = dinfo.lowers().first().ok_or(EIO)?;
     let src_path = sbi.branch(src.bidx)?.mnt.path(&src.dentry);
-    let upper = build(sbi, &src_path, &pup, name.as_bytes(), data, inode.ino())?;
+    let plinks = sbi.plinks.as_ref().filter(|p| src.dentry.inode().is_some_and(|li| p.wanted(li)));
+    let (upper, pending) = build(sbi, &src_path, &pup, name.as_bytes(), data, inode.ino(), plinks)?;
     dinfo.set_upper(upper.clone());
     info.set_upper(upper.clone());
     if let Some(ui) = upper.inode() {
         inode.rehash(ui.key());
+    }
+    if let (Some(pl), Some(p)) = (plinks, pending) {
+        info.set_plink(pl.register(p));
+        crate::inode::refresh(inode);
     }
     Ok(upper)
 }
@@ -145,7 +158,16 @@ fn copy_up_one(d: &Dentry, data: bool) -> Result<ARef<LowerDentry>> {
 ///
 /// The copy is entered in the xino table with `ino`, the union number of the
 /// original, before it gets its name, so that no lookup sees it with another.
-fn build(sbi: &SbInfo, src: &LowerPath<'_>, pup: &LowerDentry, name: &[u8], data: bool, ino: u64) -> Result<ARef<LowerDentry>> {
+/// With `plinks`, the copy gets its pseudo-link before its name too.
+fn build(
+    sbi: &SbInfo,
+    src: &LowerPath<'_>,
+    pup: &LowerDentry,
+    name: &[u8],
+    data: bool,
+    ino: u64,
+    plinks: Option<&Plinks>,
+) -> Result<(ARef<LowerDentry>, Option<Pending>)> {
     let wb = sbi.write_branch()?;
     let work = sbi.work.as_ref().ok_or(EROFS)?;
     let _c = CredGuard::new(&sbi.creator);
@@ -156,6 +178,7 @@ fn build(sbi: &SbInfo, src: &LowerPath<'_>, pup: &LowerDentry, name: &[u8], data
         make_temp(&w, work, tmp_name.as_bytes(), src, &st)?
     };
     let tmp_ino = tmp.inode().ok_or(EIO)?.ino();
+    let mut pending = None;
     let res = (|| -> Result {
         if data && st.mode() & modes::S_IFMT == modes::S_IFREG {
             copy_data(sbi, src, &wb.mnt.path(&tmp), st.size())?;
@@ -171,12 +194,20 @@ fn build(sbi: &SbInfo, src: &LowerPath<'_>, pup: &LowerDentry, name: &[u8], data
             x.set(wb.fsidx, tmp_ino, ino)?;
         }
         let w = WriteAccess::new(&wb.mnt)?;
+        if let Some(p) = plinks {
+            pending = Some(p.prepare(&w, src.dentry, &tmp, ino)?);
+        }
         let mut r = RenameOp::new(&w, &work.dir, &tmp, pup, name, crate::vfs::RENAME_NOREPLACE)?;
         r.rename()
     })();
     if let Err(e) = res {
+        if let (Some(pl), Some(p)) = (plinks, pending.take()) {
+            if let Ok(w) = WriteAccess::new(&wb.mnt) {
+                pl.undo(&w, p);
+            }
+        }
         if let Some(x) = &sbi.xino {
-            let _ = x.set(wb.fsidx, tmp_ino, 0);
+            let _ = x.clear(wb.fsidx, tmp_ino);
         }
         if let Ok(w) = WriteAccess::new(&wb.mnt) {
             if let Err(e2) = workdir::remove_tree(&w, &work.dir, tmp_name.as_bytes(), &sbi.creator) {
@@ -185,7 +216,7 @@ fn build(sbi: &SbInfo, src: &LowerPath<'_>, pup: &LowerDentry, name: &[u8], data
         }
         return Err(e);
     }
-    Ok(tmp)
+    Ok((tmp, pending))
 }
 
 /// Makes the temporary object: same type as `st`, private mode until the

@@ -24,7 +24,8 @@ use crate::vfs::sb::SuperBlock;
 use crate::vfs::{bindings_modes as modes, Kstat};
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
-use kernel::sync::{new_mutex, Mutex, SetOnce};
+use kernel::sync::{new_mutex, Arc, Mutex, SetOnce};
+use crate::plink::Plink;
 
 /// What the union keeps per inode.
 ///
@@ -35,6 +36,8 @@ use kernel::sync::{new_mutex, Mutex, SetOnce};
 pub(crate) struct InodeInfo {
     upper: SetOnce<ARef<LowerDentry>>,
     lower: Option<Lower>,
+    /// The pseudo-link of the copy, once a copy-up made one ([`crate::plink`]).
+    plink: SetOnce<Arc<Plink>>,
     /// Serialises copy-up of this inode's data.
     pub(crate) copy_lock: Pin<KBox<Mutex<()>>>,
 }
@@ -48,6 +51,21 @@ impl InodeInfo {
     /// Records the upper object; the caller holds `copy_lock`.
     pub(crate) fn set_upper(&self, d: ARef<LowerDentry>) {
         self.upper.populate(d);
+    }
+
+    /// The top-most lower data object, if any.
+    pub(crate) fn lower(&self) -> Option<&Lower> {
+        self.lower.as_ref()
+    }
+
+    /// The pseudo-link of this inode's copy, if it has one.
+    pub(crate) fn plink(&self) -> Option<&Arc<Plink>> {
+        self.plink.as_ref()
+    }
+
+    /// Records the pseudo-link made by the copy-up; the caller holds `copy_lock`.
+    pub(crate) fn set_plink(&self, p: Arc<Plink>) {
+        self.plink.populate(p);
     }
 
     /// The object whose data and attributes the union shows, with its branch.
@@ -89,22 +107,44 @@ fn kind_of(lower: &LowerInode) -> Kind {
 }
 
 /// Finds or makes our inode for the name described by `info` (positive).
+///
+/// A lower name of a pseudo-linked file is given the inode of the copy (found
+/// through the table by the lower inode), so every name shows the same file.
 pub(crate) fn get(sb: &SuperBlock, info: &DentryInfo) -> Result<ARef<Inode>> {
+    let sbi = sb.info();
     let (bidx, top) = info.top().ok_or(EIO)?;
-    let lower_inode = top.inode().ok_or(EIO)?;
-    match vinode::get_or_create(sb, lower_inode.key())? {
+    let top_inode = top.inode().ok_or(EIO)?;
+    let plink = sbi.plinks.as_ref().and_then(|p| match info.upper() {
+        Some(_) => p.by_upper(top_inode),
+        None => p.by_lower(top_inode),
+    });
+    let data = match (&plink, info.upper()) {
+        (Some(p), None) => &*p.link,
+        _ => top,
+    };
+    let data_inode = data.inode().ok_or(EIO)?;
+    match vinode::get_or_create(sb, data_inode.key())? {
         Lookup::Cached(inode) => Ok(inode),
         Lookup::New(new) => {
-            let ino = number(sb.info(), bidx, lower_inode.ino())?;
+            let ino = number(sbi, bidx, top_inode.ino())?;
             let upper = SetOnce::new();
             if let Some(u) = info.upper() {
                 upper.populate(u.clone());
+            } else if plink.is_some() {
+                upper.populate(ARef::from(data));
             }
             let lower = info.lowers().first().map(|l| Lower { bidx: l.bidx, dentry: l.dentry.clone() });
             let copy_lock = KBox::pin_init(new_mutex!(()), GFP_KERNEL)?;
-            // INVARIANT: a new inode, not yet visible; `upper` set from the name.
-            let data = InodeInfo { upper, lower, copy_lock };
-            Ok(new.init(data, lower_inode, Params { ino, kind: kind_of(lower_inode) }))
+            let pl = SetOnce::new();
+            if let Some(p) = &plink {
+                pl.populate(p.clone());
+            }
+            // INVARIANT: a new inode, not yet visible; `upper` set from the name
+            // or its pseudo-link.
+            let data = InodeInfo { upper, lower, plink: pl, copy_lock };
+            let inode = new.init(data, data_inode, Params { ino, kind: kind_of(data_inode) });
+            refresh(&inode);
+            Ok(inode)
         }
     }
 }
@@ -119,6 +159,9 @@ pub(crate) fn refresh(inode: &Inode) {
     if let Some((_, top)) = info.top(inode.sb().info()) {
         if let Some(li) = top.inode() {
             inode.copy_attr(li);
+            if let Some(p) = info.plink() {
+                inode.set_nlink(p.nlink(li.nlink()));
+            }
         }
     }
 }
@@ -153,6 +196,9 @@ pub(crate) fn getattr(d: &Dentry, mut stat: Kstat<'_>, mask: u32, flags: u32) ->
     stat.set_identity(sb.dev(), inode.ino());
     if dinfo.is_merged() && inode.is_dir() {
         stat.set_nlink(1);
+    }
+    if let (Some(p), Some(li)) = (inode.info()?.plink(), top.inode()) {
+        stat.set_nlink(p.nlink(li.nlink()));
     }
     Ok(())
 }

@@ -333,6 +333,13 @@ pub(crate) fn remove(dir: &Inode, d: &Dentry, name: &[u8], is_dir: bool) -> Resu
     if let Some(inode) = d.inode() {
         if is_dir {
             inode.clear_nlink();
+        } else if let Some(p) = inode.info()?.plink() {
+            // A lower name of a pseudo-linked file is gone (an upper one is
+            // counted by the copy's link count).
+            if gone.is_none() {
+                p.name_gone();
+            }
+            crate::inode::refresh(inode);
         } else if inode.info()?.upper().is_some_and(|u| !u.is_negative() && !u.is_unhashed()) {
             crate::inode::refresh(inode);
         } else {
@@ -354,7 +361,7 @@ pub(crate) fn remove(dir: &Inode, d: &Dentry, name: &[u8], is_dir: bool) -> Resu
 fn forget_number(sbi: &SbInfo, h_ino: u64, nlink: u32) {
     if let (Some(x), Ok(wb), 0) = (&sbi.xino, sbi.write_branch(), nlink) {
         // A failure is logged by the table; the entry stays, as before.
-        let _ = x.set(wb.fsidx, h_ino, 0);
+        let _ = x.clear(wb.fsidx, h_ino);
     }
 }
 
@@ -459,6 +466,11 @@ pub(crate) fn rename(
         if !exchange {
             if victim.is_dir() {
                 victim.clear_nlink();
+            } else if let Some(p) = victim.info()?.plink() {
+                if victim_up.is_none() {
+                    p.name_gone();
+                }
+                crate::inode::refresh(victim);
             } else {
                 victim.drop_nlink();
             }

@@ -116,6 +116,16 @@ pub enum Opt<'a> {
     Xino(&'a str),
     /// `noxino`: no inode number table.
     NoXino,
+    /// `plink` (true) / `noplink` (false): keep pseudo-links.
+    Plink(bool),
+    /// `clean_plink`: on remount, turn the pseudo-links into hard links now.
+    CleanPlink,
+    /// `persist_ino` (true) / `nopersist_ino` (false): keep inode numbers across
+    /// mounts, in named tables on the write branch.
+    PersistIno(bool),
+    /// `trunc_xino` (true) / `notrunc_xino` (false): give back the space of
+    /// cleared inode number table entries.
+    TruncXino(bool),
     /// An option rustaufs accepts for compatibility and ignores (named for the log).
     Ignored(&'a str),
     /// An aufs option that rustaufs accepts but does not implement yet; the caller
@@ -275,7 +285,7 @@ pub fn parse<'a>(key: &'a str, value: Option<&'a str>) -> Result<Opt<'a>, OptErr
         },
         // Accepted for compatibility; rustaufs already behaves this way.
         "dirperm1" | "nodirperm1" | "warn_perm" | "nowarn_perm" | "verbose" | "v" | "quiet"
-        | "q" | "noverbose" | "dio" | "nodio" | "clean_plink" | "nodlgt" | "relatime"
+        | "q" | "noverbose" | "dio" | "nodio" | "nodlgt" | "relatime"
         | "acl" | "noacl" => flag(key, value, Opt::Ignored(key)),
         "si" | "debug" | "delete" | "imap" => {
             valued(key, value)?;
@@ -283,8 +293,14 @@ pub fn parse<'a>(key: &'a str, value: Option<&'a str>) -> Result<Opt<'a>, OptErr
         }
         // aufs options whose behaviour lands with later work: checked, then warned about.
         "noxino" => flag(key, value, Opt::NoXino),
-        "plink" | "noplink" | "trunc_xino" | "notrunc_xino" | "trunc_xib"
-        | "notrunc_xib" | "shwh" | "noshwh" | "sum" | "nosum" | "dirren" | "nodirren" => {
+        "plink" => flag(key, value, Opt::Plink(true)),
+        "noplink" => flag(key, value, Opt::Plink(false)),
+        "clean_plink" => flag(key, value, Opt::CleanPlink),
+        "persist_ino" => flag(key, value, Opt::PersistIno(true)),
+        "nopersist_ino" => flag(key, value, Opt::PersistIno(false)),
+        "trunc_xino" => flag(key, value, Opt::TruncXino(true)),
+        "notrunc_xino" => flag(key, value, Opt::TruncXino(false)),
+        "trunc_xib" | "notrunc_xib" | "shwh" | "noshwh" | "sum" | "nosum" | "dirren" | "nodirren" => {
             flag(key, value, Opt::NotYet(key))
         }
         "xino" => {

@@ -170,6 +170,16 @@ fn merged(sbi: &SbInfo, info: &DentryInfo) -> Result<Listing> {
     Ok(l)
 }
 
+/// Calls `f` with every entry of the merged directory `info`: its name, union
+/// inode number and `DT_*` type (for walks the union makes of itself).
+pub(crate) fn for_each_entry(sbi: &SbInfo, info: &DentryInfo, mut f: impl FnMut(&[u8], u64, u8) -> Result) -> Result {
+    let l = merged(sbi, info)?;
+    for e in l.entries.iter() {
+        f(l.name(e.off, e.len), e.ino, e.d_type)?;
+    }
+    Ok(())
+}
+
 /// Whether the merged directory `info` shows no entry (what `rmdir` needs).
 pub(crate) fn is_empty(sbi: &SbInfo, info: &DentryInfo) -> Result<bool> {
     Ok(merged(sbi, info)?.entries.is_empty())

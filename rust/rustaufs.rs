@@ -22,6 +22,7 @@
 mod acl;
 mod branch;
 mod copyup;
+mod export;
 mod file;
 mod inode;
 mod lookup;
@@ -29,6 +30,7 @@ mod namei;
 // Shared with the host tests (tests/host), where its items are public API.
 #[allow(unreachable_pub, dead_code)]
 mod opts;
+mod plink;
 mod readdir;
 mod sbinfo;
 mod stack;

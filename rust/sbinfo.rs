@@ -15,6 +15,9 @@ pub(crate) struct SbInfo {
     /// The inode number tables (`None`: `noxino`). First: their files pin the
     /// mounts they live on.
     pub(crate) xino: Option<crate::xino::Xino>,
+    /// The pseudo-links (set when `wbr` is). Before `work` and `branches`: its
+    /// entries hold dentries of the branches.
+    pub(crate) plinks: Option<crate::plink::Plinks>,
     /// The write branch's work directory and whiteout base (set when `wbr` is).
     /// First, so that it is dropped before the branch mounts its dentries live on.
     pub(crate) work: Option<Work>,
@@ -40,8 +43,9 @@ impl SbInfo {
         wbr: Option<BIdx>,
         work: Option<Work>,
         xino: Option<crate::xino::Xino>,
+        plinks: Option<crate::plink::Plinks>,
     ) -> Result<KBox<Self>> {
-        let b = KBox::new(SbInfo { xino, work, branches, udba, creator, id, wbr }, GFP_KERNEL)?;
+        let b = KBox::new(SbInfo { xino, plinks, work, branches, udba, creator, id, wbr }, GFP_KERNEL)?;
         crate::stats::SUPERS.inc();
         Ok(b)
     }

@@ -31,12 +31,29 @@ pub(crate) struct MountOptions {
     branches_given: bool,
     udba: Udba,
     xino: XinoAt,
+    /// `plink`/`noplink`, if given.
+    plink: Option<bool>,
+    /// `clean_plink` (acted on by remount).
+    clean_plink: bool,
+    /// `trunc_xino`/`notrunc_xino`, if given.
+    trunc_xino: Option<bool>,
+    /// `persist_ino`: inode numbers kept across mounts.
+    persist_ino: bool,
 }
 
 impl MountOptions {
     /// Defaults: no branch yet, `udba=reval`.
     pub(crate) fn new() -> Self {
-        MountOptions { branches: KVec::new(), branches_given: false, udba: Udba::Reval, xino: XinoAt::Default }
+        MountOptions {
+            branches: KVec::new(),
+            branches_given: false,
+            udba: Udba::Reval,
+            xino: XinoAt::Default,
+            plink: None,
+            clean_plink: false,
+            trunc_xino: None,
+            persist_ino: false,
+        }
     }
 }
 
@@ -99,6 +116,22 @@ pub(crate) fn parse_param(fc: &mut FsContext, key: &str, value: Option<&str>) ->
             fc.options().xino = XinoAt::Off;
             Ok(())
         }
+        Opt::Plink(on) => {
+            fc.options().plink = Some(on);
+            Ok(())
+        }
+        Opt::CleanPlink => {
+            fc.options().clean_plink = true;
+            Ok(())
+        }
+        Opt::PersistIno(on) => {
+            fc.options().persist_ino = on;
+            Ok(())
+        }
+        Opt::TruncXino(on) => {
+            fc.options().trunc_xino = Some(on);
+            Ok(())
+        }
         Opt::Ignored(_) => Ok(()),
         Opt::NotYet(k) => {
             fc.warn(format_args!("{k}: accepted but not implemented yet; ignored"));
@@ -128,9 +161,18 @@ pub(crate) fn fill_super(sb: &NewSuperBlock, fc: &mut FsContext) -> Result {
         None => None,
     };
     let xat = core::mem::replace(&mut fc.options().xino, XinoAt::Default);
-    let xino = crate::xino::setup(fc, xat, &branches, wbr, &creator)?;
+    let persist = fc.options().persist_ino;
+    let xino = crate::xino::setup(fc, xat, persist, &branches, wbr, &creator)?;
+    if let (Some(x), Some(on)) = (&xino, fc.options().trunc_xino) {
+        x.set_trunc(on);
+    }
+    let plink_on = fc.options().plink.unwrap_or(true);
+    let plinks = match &work {
+        Some(w) => Some(crate::plink::Plinks::new(w.plink.clone(), plink_on)?),
+        None => None,
+    };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    sb.set_info(SbInfo::new(branches, udba, creator, id, wbr, work, xino)?);
+    sb.set_info(SbInfo::new(branches, udba, creator, id, wbr, work, xino, plinks)?);
     // A union without a writable branch is read-only (aufs and overlayfs alike).
     sb.set_params(MAGIC, max_bytes, depth, wbr.is_none(), udba != Udba::None);
 
@@ -180,10 +222,34 @@ pub(crate) fn reconfigure(fc: &mut FsContext) -> Result {
             return Err(EINVAL);
         }
     }
-    if fc.root_sb().is_some_and(|sb| sb.info().wbr.is_none()) {
-        fc.force_rdonly();
+    if let Some(sb) = fc.root_sb() {
+        if sb.info().wbr.is_none() {
+            fc.force_rdonly();
+        }
+    }
+    let (plink, clean, trunc) = (fc.options().plink, fc.options().clean_plink, fc.options().trunc_xino);
+    if let (Some(x), Some(on)) = (fc.root_sb().and_then(|sb| sb.info().xino.as_ref()), trunc) {
+        x.set_trunc(on);
+    }
+    if let Some(pl) = fc.root_sb().and_then(|sb| sb.info().plinks.as_ref()) {
+        // aufs puts its pseudo-links on `clean_plink` and when they are turned
+        // off; here they become hard links on the write branch.
+        if clean || plink == Some(false) {
+            if let Some(sb) = fc.root_sb() {
+                crate::plink::flush(sb.root());
+            }
+        }
+        if let Some(on) = plink {
+            pl.set_enabled(on);
+        }
     }
     Ok(())
+}
+
+/// Before the superblock goes (`kill_sb`, while every object still works):
+/// the pseudo-links become hard links on the write branch.
+pub(crate) fn shutdown(sb: &SuperBlock) {
+    crate::plink::flush(sb.root());
 }
 
 /// `sync_fs` (from `syncfs(2)`, and `umount`): writes the write branch's
@@ -215,6 +281,17 @@ pub(crate) fn show_options(sb: &SuperBlock, seq: &mut SeqFile) -> Result {
         }
         seq.path(&br.user, c" \t\n\\,:=");
         seq.puts(fmt_into(&mut buf, format_args!("={}", br.perm)));
+    }
+    if sbi.plinks.as_ref().is_some_and(|p| !p.enabled()) {
+        seq.puts(",noplink");
+    }
+    if let Some(x) = &sbi.xino {
+        if !x.trunc() {
+            seq.puts(",notrunc_xino");
+        }
+        if x.persistent() {
+            seq.puts(",persist_ino");
+        }
     }
     match sbi.udba {
         Udba::Reval => {}

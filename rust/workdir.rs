@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The write branch's internal objects (aufs: `fs/aufs/whout.c`): the work
 //! directory `.wh..wh.orph` where copy-up builds objects under temporary names,
-//! the whiteout base `.wh..wh.aufs`, and the making and removing of whiteouts and
+//! the pseudo-link directory `.wh..wh.plnk`, the whiteout base `.wh..wh.aufs`, and the making and removing of whiteouts and
 //! opaque markers.
 //!
 //! Everything here runs with the mounter's credentials (the caller's permission
@@ -26,6 +26,8 @@ pub(crate) const BASE: &[u8] = b".wh..wh.aufs";
 pub(crate) struct Work {
     /// `.wh..wh.orph`.
     pub(crate) dir: ARef<LowerDentry>,
+    /// `.wh..wh.plnk`, the pseudo-links.
+    pub(crate) plink: ARef<LowerDentry>,
     /// `.wh..wh.aufs`, unless the branch is `nolwh`.
     pub(crate) base: Option<ARef<LowerDentry>>,
     next: AtomicU64,
@@ -47,17 +49,8 @@ impl Work {
     /// Makes (or reuses) the work directory and the whiteout base on `root`, the
     /// write branch's root, and empties the work directory of what a crash left.
     pub(crate) fn setup(w: &WriteAccess<'_>, root: &LowerDentry, nolwh: bool, cred: &Credential) -> Result<Work> {
-        let dir = {
-            let op = DirOp::lookup(w, root, WORK)?;
-            if op.child().is_negative() {
-                op.mkdir(0o700)?.child_ref()
-            } else if op.child().is_dir() {
-                op.child_ref()
-            } else {
-                pr_warn!("{}: not a directory on the write branch\n", "`.wh..wh.orph`");
-                return Err(EEXIST);
-            }
-        };
+        let dir = internal_dir(w, root, WORK)?;
+        let plink = internal_dir(w, root, crate::plink::DIR)?;
         let base = if nolwh {
             None
         } else {
@@ -67,8 +60,9 @@ impl Work {
             }
             Some(op.child_ref())
         };
-        let work = Work { dir, base, next: AtomicU64::new(0) };
+        let work = Work { dir, plink, base, next: AtomicU64::new(0) };
         work.clean(w, cred);
+        crate::plink::clean(w, &work.plink, cred);
         Ok(work)
     }
 
@@ -100,6 +94,19 @@ impl Work {
                 pr_warn!("cannot clean the work directory: {:?}\n", e);
             }
         }
+    }
+}
+
+/// Makes (or reuses) the internal directory `name` (mode 0700) in `root`.
+pub(crate) fn internal_dir(w: &WriteAccess<'_>, root: &LowerDentry, name: &[u8]) -> Result<ARef<LowerDentry>> {
+    let op = DirOp::lookup(w, root, name)?;
+    if op.child().is_negative() {
+        Ok(op.mkdir(0o700)?.child_ref())
+    } else if op.child().is_dir() {
+        Ok(op.child_ref())
+    } else {
+        pr_warn!("{}: not a directory on the write branch\n", core::str::from_utf8(name).unwrap_or("?"));
+        Err(EEXIST)
     }
 }
 

@@ -12,6 +12,14 @@
 //! in order from 11 (aufs's first), the root's is 2; they are not reused within
 //! a mount (a 64-bit counter), so they stay small and unique.
 //!
+//! With `persist_ino` the tables are named files in `.wh..wh.xino` on the write
+//! branch, one per branch filesystem, named after the filesystem's UUID
+//! (`uuid-<32 hex digits>`) or, without one, its device (`dev-<major>-<minor>`),
+//! with the same layout; `next` there holds the high-water mark of the numbers
+//! handed out (a little-endian `u64`, reserved [`RESERVE`] at a time and
+//! fsync'ed before a number beyond it is used), so numbers survive umount and
+//! mount, and a branch added later finds its old numbers again.
+//!
 //! A branch inode number too large for a table file (`EFBIG`) gets a number that
 //! is unique but not recorded. Failing to read or write the table (its
 //! filesystem is full: `ENOSPC`) fails the lookup that needed the number, with a
@@ -21,7 +29,8 @@
 use crate::branch::Branch;
 use crate::stack::BIdx;
 use crate::vfs::cred::CredGuard;
-use crate::vfs::dirop::WriteAccess;
+use crate::vfs::dentry::LowerDentry;
+use crate::vfs::dirop::{DirOp, WriteAccess};
 use crate::vfs::fc::FsContext;
 use crate::vfs::file::KernelFile;
 use crate::vfs::path::{LowerPath, Path, PrivateMount};
@@ -37,6 +46,8 @@ pub(crate) const ROOT_INO: u64 = 2;
 /// The first number handed out (aufs's `AUFS_FIRST_INO`).
 const FIRST_INO: u64 = 11;
 const ENTRY: u64 = 8;
+/// The unit of space `trunc_xino` gives back: a page of entries.
+const BLOCK: usize = 4096;
 
 /// The table of one branch filesystem.
 struct Table {
@@ -52,9 +63,25 @@ pub(crate) struct Xino {
     next: Atomic<u64>,
     /// Whether a table I/O failure was logged (once per mount).
     reported: Atomic<bool>,
+    /// `trunc_xino` (the default) or `notrunc_xino`.
+    trunc: Atomic<bool>,
+    /// With `persist_ino`: where the high-water mark is kept.
+    hwm: Option<Hwm>,
     /// The mount of `xino=`'s directory, if the tables live there.
     _mnt: Option<PrivateMount>,
 }
+
+/// The high-water mark of handed-out numbers, kept in `.wh..wh.xino/next`.
+struct Hwm {
+    file: KernelFile,
+    /// The value in the file: every number below it may have been handed out.
+    reserved: Pin<KBox<Mutex<u64>>>,
+}
+
+/// The persistent tables' directory on the write branch.
+pub(crate) const DIR: &[u8] = b".wh..wh.xino";
+/// How many numbers the high-water mark reserves at a time.
+const RESERVE: u64 = 1024;
 
 impl Xino {
     /// Creates `nfs` tables in the directory `dir` (the caller holds write access
@@ -72,7 +99,53 @@ impl Xino {
             let lock = KBox::pin_init(new_mutex!(()), GFP_KERNEL)?;
             tables.push(Table { file, lock }, GFP_KERNEL)?;
         }
-        Ok(Xino { tables, next: Atomic::new(FIRST_INO), reported: Atomic::new(false), _mnt: mnt })
+        Ok(Xino {
+            tables,
+            next: Atomic::new(FIRST_INO),
+            reported: Atomic::new(false),
+            trunc: Atomic::new(true),
+            hwm: None,
+            _mnt: mnt,
+        })
+    }
+
+    /// Opens (or makes) the named tables of `persist_ino` in `.wh..wh.xino` on the
+    /// write branch `wb`: one per filesystem of `brs`, and the high-water mark.
+    fn open_persistent(w: &WriteAccess<'_>, wb: &Branch, brs: &[Branch], nfs: usize, cred: &Credential) -> Result<Xino> {
+        let dir = crate::workdir::internal_dir(w, wb.user.dentry(), DIR)?;
+        let mut tables = KVec::with_capacity(nfs, GFP_KERNEL)?;
+        for i in 0..nfs {
+            let b = brs.iter().find(|b| usize::from(b.fsidx) == i).ok_or(EIO)?;
+            let mut buf = [0u8; 40];
+            let file = open_named(w, wb, &dir, fs_name(&mut buf, &b.user), cred)?;
+            let lock = KBox::pin_init(new_mutex!(()), GFP_KERNEL)?;
+            tables.push(Table { file, lock }, GFP_KERNEL)?;
+        }
+        let file = open_named(w, wb, &dir, b"next", cred)?;
+        let start = file.read_u64(0)?.max(FIRST_INO);
+        let reserved = KBox::pin_init(new_mutex!(start), GFP_KERNEL)?;
+        Ok(Xino {
+            tables,
+            next: Atomic::new(start),
+            reported: Atomic::new(false),
+            trunc: Atomic::new(true),
+            hwm: Some(Hwm { file, reserved }),
+            _mnt: None,
+        })
+    }
+
+    /// Makes sure number `n` lies below the stored high-water mark before it is
+    /// used (`persist_ino`), so that no later mount hands it out again.
+    fn reserve(&self, n: u64) -> Result {
+        let Some(h) = &self.hwm else { return Ok(()) };
+        let mut r = h.reserved.lock();
+        if n < *r {
+            return Ok(());
+        }
+        let new = n.checked_add(RESERVE).ok_or(EOVERFLOW)?;
+        h.file.write_u64(0, new).and_then(|()| h.file.fsync()).inspect_err(|e| self.report("write", *e))?;
+        *r = new;
+        Ok(())
     }
 
     fn table(&self, fsidx: u8) -> Result<&Table> {
@@ -96,6 +169,7 @@ impl Xino {
             return Ok(found);
         }
         let n = self.next.fetch_add(1, Relaxed);
+        self.reserve(n)?;
         match t.file.write_u64(pos, n) {
             Ok(()) => Ok(n),
             Err(e) if e == EFBIG => Ok(self.unrecorded(h_ino)),
@@ -118,6 +192,46 @@ impl Xino {
         }
     }
 
+    /// Clears the entry of inode `h_ino` of branch filesystem `fsidx` (its object
+    /// is gone). With `trunc_xino`, a table block left without entries is punched
+    /// out, so that a table shrinks again as objects go (where the table's
+    /// filesystem can punch holes; elsewhere the block stays).
+    pub(crate) fn clear(&self, fsidx: u8, h_ino: u64) -> Result {
+        let t = self.table(fsidx)?;
+        let Some(pos) = offset(h_ino) else { return Ok(()) };
+        let _g = t.lock.lock();
+        match t.file.write_u64(pos, 0) {
+            Err(e) if e == EFBIG => return Ok(()),
+            r => r.inspect_err(|e| self.report("write", *e))?,
+        }
+        if self.trunc.load(Relaxed) {
+            // Under the table lock: no entry of this block is handed out meanwhile.
+            let start = pos & !(BLOCK as i64 - 1);
+            let mut buf = KVec::from_elem(0u8, BLOCK, GFP_KERNEL)?;
+            let n = t.file.read_at(start, &mut buf)?;
+            if buf[..n].iter().all(|&b| b == 0) {
+                // A filesystem that cannot punch keeps the block: nothing is lost.
+                let _ = t.file.punch_hole(start, BLOCK as i64);
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns `trunc_xino` on or off (also on remount).
+    pub(crate) fn set_trunc(&self, on: bool) {
+        self.trunc.store(on, Relaxed);
+    }
+
+    /// Whether the tables are kept across mounts (`persist_ino`).
+    pub(crate) fn persistent(&self) -> bool {
+        self.hwm.is_some()
+    }
+
+    /// Whether `trunc_xino` is on.
+    pub(crate) fn trunc(&self) -> bool {
+        self.trunc.load(Relaxed)
+    }
+
     fn unrecorded(&self, h_ino: u64) -> u64 {
         kernel::pr_warn_once!("xino: branch inode number {h_ino} too large for the table; not recorded\n");
         self.next.fetch_add(1, Relaxed)
@@ -138,9 +252,27 @@ pub(crate) enum XinoAt {
 /// Makes the tables of a new union with branches `brs` and write branch `wbr`.
 /// Failure to place them where asked fails the mount; the default place falling
 /// back to `/tmp` and then to no table is logged.
-pub(crate) fn setup(fc: &FsContext, at: XinoAt, brs: &[Branch], wbr: Option<BIdx>, cred: &Credential) -> Result<Option<Xino>> {
+pub(crate) fn setup(
+    fc: &FsContext,
+    at: XinoAt,
+    persist: bool,
+    brs: &[Branch],
+    wbr: Option<BIdx>,
+    cred: &Credential,
+) -> Result<Option<Xino>> {
     let nfs = brs.iter().map(|b| usize::from(b.fsidx) + 1).max().unwrap_or(1);
     let _c = CredGuard::new(cred);
+    if persist {
+        let (XinoAt::Default, Some(w)) = (&at, wbr) else {
+            fc.error(format_args!("persist_ino: needs a writable branch, and keeps the tables there (not with xino= or noxino)"));
+            return Err(EINVAL);
+        };
+        let br = brs.get(w.get()).ok_or(EIO)?;
+        let res = WriteAccess::new(&br.mnt).and_then(|wa| Xino::open_persistent(&wa, br, brs, nfs, cred));
+        return res.map(Some).inspect_err(|e| {
+            fc.error(format_args!("persist_ino: cannot open the inode number tables in .wh..wh.xino: {e:?}"));
+        });
+    }
     match (at, wbr) {
         (XinoAt::Off, _) => Ok(None),
         (XinoAt::Default, Some(w)) => {
@@ -173,6 +305,61 @@ fn in_dir(dir: &CStr, nfs: usize, cred: &Credential) -> Result<Xino> {
         Xino::create(&w, &mnt.path(path.dentry()), nfs, cred, None)?
     };
     Ok(Xino { _mnt: Some(mnt), ..x })
+}
+
+/// Opens (or makes, mode 0600) the regular file `name` in `dir` on the write
+/// branch `wb`, read-write.
+fn open_named(w: &WriteAccess<'_>, wb: &Branch, dir: &LowerDentry, name: &[u8], cred: &Credential) -> Result<KernelFile> {
+    let child = {
+        let op = DirOp::lookup(w, dir, name)?;
+        if op.child().is_negative() {
+            op.create(0o600)?;
+        }
+        op.child_ref()
+    };
+    if child.is_dir() {
+        return Err(EISDIR);
+    }
+    KernelFile::open(&wb.mnt.path(&child), crate::vfs::O_RDWR, cred)
+}
+
+/// The name of a filesystem's persistent table: `uuid-<hex>`, or `dev-<maj>-<min>`.
+fn fs_name<'a>(buf: &'a mut [u8; 40], p: &Path) -> &'a [u8] {
+    let hex = b"0123456789abcdef";
+    let uuid = p.fs_uuid();
+    let mut len = 0;
+    let mut put = |buf: &mut [u8; 40], s: &[u8]| {
+        buf[len..len + s.len()].copy_from_slice(s);
+        len += s.len();
+    };
+    if uuid.iter().any(|&b| b != 0) {
+        put(buf, b"uuid-");
+        for b in uuid {
+            put(buf, &[hex[usize::from(b >> 4)], hex[usize::from(b & 15)]]);
+        }
+    } else {
+        let dev = p.fs_dev();
+        put(buf, b"dev-");
+        for (i, v) in [dev >> 20, dev & 0xfffff].into_iter().enumerate() {
+            if i == 1 {
+                put(buf, b"-");
+            }
+            let mut d = [0u8; 10];
+            let mut k = 0;
+            let mut x = v;
+            loop {
+                d[k] = b'0' + (x % 10) as u8;
+                k += 1;
+                x /= 10;
+                if x == 0 {
+                    break;
+                }
+            }
+            d[..k].reverse();
+            put(buf, &d[..k]);
+        }
+    }
+    &buf[..len]
 }
 
 /// Where an entry of `h_ino` lies in its table.

@@ -176,6 +176,20 @@ unsafe impl AlwaysRefCounted for Dentry {
 pub(crate) struct NameSnapshot(bindings::name_snapshot);
 
 impl NameSnapshot {
+    /// Takes a snapshot of the name of `d` (`take_dentry_name_snapshot`).
+    ///
+    /// # Safety
+    ///
+    /// `d` is a valid dentry.
+    pub(crate) unsafe fn take(d: *mut bindings::dentry) -> Self {
+        let mut s = core::mem::MaybeUninit::<bindings::name_snapshot>::uninit();
+        // SAFETY: `d` is valid (contract); the helper initialises the snapshot.
+        unsafe {
+            bindings::take_dentry_name_snapshot(s.as_mut_ptr(), d);
+            NameSnapshot(s.assume_init())
+        }
+    }
+
     /// The name.
     pub(crate) fn as_bytes(&self) -> &[u8] {
         // SAFETY: a snapshot's name is valid until it is released in `Drop`.
@@ -202,6 +216,30 @@ impl Dentry {
         unsafe { ARef::from_raw(NonNull::new_unchecked(bindings::dget_parent(self.as_ptr()).cast())) }
     }
 
+    /// Looks up `name` in this directory of ours as a path walk would
+    /// (`lookup_noperm_unlocked`: a cached child is revalidated, else our
+    /// `->lookup` runs with this directory locked shared). For walks the union
+    /// makes of itself (turning pseudo-links into hard links); the result may be
+    /// negative.
+    pub(crate) fn lookup_child(&self, name: &[u8]) -> Result<ARef<Dentry>> {
+        let len = u32::try_from(name.len()).map_err(|_| ENAMETOOLONG)?;
+        // SAFETY: `self` is a valid directory dentry of ours; `name` is valid for
+        // `len` bytes and the callee copies what it keeps.
+        let ptr = unsafe {
+            bindings::rustaufs_lookup_noperm_unlocked(name.as_ptr().cast(), len, self.as_ptr())
+        };
+        let ptr = NonNull::new(from_err_ptr(ptr)?).ok_or(EIO)?;
+        // SAFETY: a counted reference we now own, to a dentry of our superblock
+        // (a child of `self`).
+        Ok(unsafe { ARef::from_raw(ptr.cast()) })
+    }
+
+    /// Whether the dentry was unhashed (removed, or dropped from the cache).
+    pub(crate) fn is_unhashed(&self) -> bool {
+        // SAFETY: a valid dentry; `d_unhashed` reads its hash link as the VFS does.
+        unsafe { bindings::rustaufs_d_unhashed(self.as_ptr()) }
+    }
+
     /// Whether this is the root of our superblock.
     pub(crate) fn is_root(&self) -> bool {
         // SAFETY: `d_parent` of a valid dentry is read as `IS_ROOT` does.
@@ -210,12 +248,8 @@ impl Dentry {
 
     /// A stable copy of the name, safe to use while the dentry may be renamed.
     pub(crate) fn name_snapshot(&self) -> NameSnapshot {
-        let mut s = core::mem::MaybeUninit::<bindings::name_snapshot>::uninit();
-        // SAFETY: the dentry is valid; the helper initialises the snapshot.
-        unsafe {
-            bindings::take_dentry_name_snapshot(s.as_mut_ptr(), self.as_ptr());
-            NameSnapshot(s.assume_init())
-        }
+        // SAFETY: the dentry is valid.
+        unsafe { NameSnapshot::take(self.as_ptr()) }
     }
 
     /// The superblock.

@@ -203,9 +203,14 @@ unsafe extern "C" fn init_fs_context(fc: *mut kernel::bindings::fs_context) -> i
 }
 
 unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
-    // SAFETY: the VFS kills our superblock once; `kill_anon_super` evicts every inode
-    // and dentry, after which nothing uses `s_fs_info`.
+    // SAFETY: the VFS kills our superblock once, with `s_umount` held and no mount
+    // left. With both `s_fs_info` and `s_root` set, `fill_super` succeeded and the
+    // superblock still works until `kill_anon_super`; that evicts every inode and
+    // dentry, after which nothing uses `s_fs_info`.
     unsafe {
+        if !(*sb).s_fs_info.is_null() && !(*sb).s_root.is_null() {
+            crate::superblock::shutdown(super::sb::SuperBlock::from_raw(sb));
+        }
         bindings::kill_anon_super(sb);
         super::sb::drop_info(sb);
     }

@@ -427,18 +427,33 @@ impl KernelFile {
         Ok(KernelFile(unsafe { ARef::from_raw(f.cast()) }))
     }
 
+    /// Reads up to `buf.len()` bytes at `pos` (`kernel_read`); returns how many
+    /// were read, 0 at the end of the file.
+    pub(crate) fn read_at(&self, pos: i64, buf: &mut [u8]) -> Result<usize> {
+        let mut p = pos;
+        // SAFETY: our live file; `buf` is writable for its length.
+        let n = unsafe { bindings::kernel_read(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len(), &mut p) };
+        usize::try_from(n).map_err(|_| Error::from_errno(n as i32))
+    }
+
     /// Reads the little-endian `u64` at `pos`; 0 past the end of the file.
     pub(crate) fn read_u64(&self, pos: i64) -> Result<u64> {
         let mut buf = [0u8; 8];
-        let mut p = pos;
-        // SAFETY: our live file; `buf` has 8 writable bytes.
-        let n = unsafe { bindings::kernel_read(self.as_ptr(), buf.as_mut_ptr().cast(), 8, &mut p) };
-        match n {
+        match self.read_at(pos, &mut buf)? {
             8 => Ok(u64::from_le_bytes(buf)),
             0 => Ok(0),
-            n if n < 0 => Err(Error::from_errno(n as i32)),
             _ => Err(EIO),
         }
+    }
+
+    /// Gives back the space of `len` bytes at `pos`, keeping the size
+    /// (`vfs_fallocate` with `FALLOC_FL_PUNCH_HOLE`, which takes freeze protection
+    /// itself).
+    pub(crate) fn punch_hole(&self, pos: i64, len: i64) -> Result {
+        // SAFETY: our live file, opened for writing.
+        kernel::error::to_result(unsafe {
+            bindings::vfs_fallocate(self.as_ptr(), bindings::RUSTAUFS_FALLOC_PUNCH as i32, pos, len)
+        })
     }
 
     /// Writes `v` little-endian at `pos` (`kernel_write`, which takes freeze

@@ -22,6 +22,8 @@
 #include <linux/task_work.h>
 #include <linux/posix_acl.h>
 #include <linux/posix_acl_xattr.h>
+#include <linux/falloc.h>
+#include <linux/exportfs.h>
 
 /* Flag macros, as enumerators bindgen can read. */
 enum {
@@ -57,6 +59,8 @@ enum {
 	RUSTAUFS_ATTR_KILL_PRIV = ATTR_KILL_PRIV,
 	RUSTAUFS_ATTR_CTIME = ATTR_CTIME,
 	RUSTAUFS_SEEK_DATA = SEEK_DATA,
+	RUSTAUFS_FALLOC_PUNCH = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	RUSTAUFS_DCACHE_DISCONNECTED = DCACHE_DISCONNECTED,
 	RUSTAUFS_SEEK_HOLE = SEEK_HOLE,
 	RUSTAUFS_O_LARGEFILE = O_LARGEFILE,
 	RUSTAUFS_VM_SHARED = VM_SHARED,

@@ -89,6 +89,12 @@ impl LowerInode {
         u32::from(self.raw().i_mode)
     }
 
+    /// Whether this is a directory.
+    pub(crate) fn is_dir(&self) -> bool {
+        self.mode() & bindings::S_IFMT == bindings::S_IFDIR
+    }
+
+
     /// The link count (read racily, as the VFS does; exact under the locks of a
     /// change that just completed).
     pub(crate) fn nlink(&self) -> u32 {
@@ -244,6 +250,13 @@ impl Inode {
     pub(crate) fn clear_nlink(&self) {
         // SAFETY: a live inode; the VFS holds its lock in the removing operation.
         unsafe { bindings::clear_nlink(self.as_ptr()) };
+    }
+
+    /// Sets the link count (`set_nlink`): what a pseudo-linked file shows.
+    pub(crate) fn set_nlink(&self, n: u32) {
+        // SAFETY: a live inode; `set_nlink` keeps the superblock's orphan count
+        // consistent itself.
+        unsafe { bindings::set_nlink(self.as_ptr(), n) };
     }
 
     /// Drops one link (a removed name of a file whose data is on a lower branch).

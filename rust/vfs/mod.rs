@@ -47,6 +47,7 @@ pub(crate) mod cred;
 pub(crate) mod dentry;
 pub(crate) mod dir;
 pub(crate) mod dirop;
+pub(crate) mod export;
 pub(crate) mod fc;
 pub(crate) mod file;
 pub(crate) mod inode;
@@ -78,6 +79,8 @@ pub(crate) const O_TRUNC: u32 = bindings::O_TRUNC;
 pub(crate) const O_RDONLY: u32 = bindings::O_RDONLY;
 /// Open flags.
 pub(crate) const O_WRONLY: u32 = bindings::O_WRONLY;
+/// `O_RDWR`.
+pub(crate) const O_RDWR: u32 = bindings::O_RDWR;
 /// Open flags: reads through this file leave the inode's atime alone.
 pub(crate) const O_NOATIME: u32 = bindings::RUSTAUFS_O_NOATIME;
 /// Open flags: the access mode bits.

@@ -59,6 +59,16 @@ impl Path {
         unsafe { &*(*self.raw.mnt).mnt_sb }
     }
 
+    /// The filesystem's UUID (`s_uuid`; all zero if it has none).
+    pub(crate) fn fs_uuid(&self) -> [u8; 16] {
+        self.sb_raw().s_uuid.b
+    }
+
+    /// The filesystem's device number (`s_dev`).
+    pub(crate) fn fs_dev(&self) -> u32 {
+        self.sb_raw().s_dev
+    }
+
     /// The filesystem's magic number.
     pub(crate) fn fs_magic(&self) -> u64 {
         self.sb_raw().s_magic as u64

@@ -45,6 +45,13 @@ impl SuperBlock {
         unsafe { &*(*self.as_ptr()).s_fs_info.cast::<SbInfo>() }
     }
 
+    /// The root dentry (`s_root`).
+    pub(crate) fn root(&self) -> &super::dentry::Dentry {
+        // SAFETY: by the type invariant `fill_super` succeeded, so `s_root` is our
+        // root dentry, which lives until `kill_sb`.
+        unsafe { super::dentry::Dentry::from_raw((*self.as_ptr()).s_root) }
+    }
+
     /// The device number (`s_dev`), which `stat` reports for every union file.
     pub(crate) fn dev(&self) -> u32 {
         // SAFETY: `s_dev` is set before `fill_super` and never changes.
@@ -89,6 +96,9 @@ impl NewSuperBlock {
         sb.s_stack_depth = stack_depth;
         sb.s_time_gran = 1;
         sb.s_op = &super::ops::SUPER_OPS.0;
+        // CAST: the kernel crate sees `export_operations` as opaque; ours is its
+        // full definition from our bindgen run.
+        sb.s_export_op = (&super::export::EXPORT_OPS.0 as *const bindings::export_operations).cast();
         sb.s_xattr = super::ops::XATTR_HANDLERS.as_ptr().cast();
         // SAFETY: `s_d_op` is read by `d_alloc` for the superblock's dentries; set
         // before any dentry of this superblock exists.

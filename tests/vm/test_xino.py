@@ -5,8 +5,10 @@ import errno
 import os
 import subprocess
 
+import pytest
+
 import util
-from layers import Kmsg, Stack, drop_caches, err_of, list_dir, mnt, mnt2, root  # noqa: F401
+from layers import Kmsg, Stack, drop_caches, err_of, list_dir, mnt, mnt2, proc_mount, root  # noqa: F401
 
 LOWER = {"f": "f", "g": "g", "d/": {"x": "x", "sub/": {"y": "y"}}, "s@": "f"}
 
@@ -78,8 +80,9 @@ def test_table_is_invisible(root, mnt):
     with st.mounted(mnt, ["rw", "ro"]):
         (mnt / "f").write_text("x")
         names = sorted(os.listdir(st.dirs[0]))
-    # Only the work dir, the whiteout base and the copy: the tables are unnamed.
-    assert names == [".wh..wh.aufs", ".wh..wh.orph", "f"]
+    # Only the work and pseudo-link dirs, the whiteout base and the copy: the tables
+    # are unnamed.
+    assert names == [".wh..wh.aufs", ".wh..wh.orph", ".wh..wh.plnk", "f"]
 
 
 def test_noxino_uses_branch_numbers(root, mnt):
@@ -135,3 +138,73 @@ def test_table_filesystem_full(root, mnt):
         kmsg.close()
         subprocess.run(["umount", str(xdir)], check=True)
 
+
+
+@pytest.mark.parametrize("trunc", [True, False])
+def test_trunc_xino_gives_space_back(root, mnt, trunc):
+    """trunc_xino (the default): the table blocks of removed files are punched out,
+    so the table's filesystem gets its space back; notrunc_xino keeps them (aufs's
+    table on tmpfs grew without bound)."""
+    xdir = root / "xt"
+    xdir.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(xdir)], check=True)
+    free = lambda: os.statvfs(xdir).f_bfree                       # noqa: E731
+    try:
+        st = Stack(root, [{}, {"f": "f"}])
+        extra = f"xino={xdir}/x" + ("" if trunc else ",notrunc_xino")
+        with st.mounted(mnt, ["rw", "ro"], extra=extra):
+            assert ("notrunc_xino" in proc_mount(mnt)[3]) == (not trunc)
+            names = [mnt / f"n{i}" for i in range(3000)]
+            before = free()
+            for n in names:
+                n.write_text("n")
+            grown = free()
+            assert before - grown >= 5                         # 3000 entries: 6 pages
+            for n in names:
+                os.unlink(n)
+            after = free()
+            if trunc:
+                assert after >= before - 2, (before, grown, after)   # shared edge blocks
+            else:
+                assert after == grown, (before, grown, after)
+    finally:
+        subprocess.run(["umount", str(xdir)], check=True)
+
+
+def test_persist_ino_across_mounts(root, mnt):
+    """persist_ino: the numbers live in .wh..wh.xino on the write branch and survive
+    umount and mount, also with a branch added; new files never reuse a number."""
+    st = Stack(root, [{}, LOWER])
+    with st.mounted(mnt, ["rw", "ro"], extra="persist_ino"):
+        assert "persist_ino" in proc_mount(mnt)[3]
+        (mnt / "f").write_text("copied")
+        (mnt / "new").write_text("n")
+        os.mkdir(mnt / "nd")
+        first = inos(mnt)
+        assert ".wh..wh.xino" not in os.listdir(mnt)
+    assert (st.dirs[0] / ".wh..wh.xino" / "next").is_file()
+    with st.mounted(mnt, ["rw", "ro"], extra="persist_ino"):
+        assert inos(mnt) == first
+        drop_caches()
+        assert {e.name: e.ino for e in list_dir(mnt) if e.name not in (".", "..")} == \
+            {k: v for k, v in first.items() if "/" not in k}
+        (mnt / "later").write_text("l")
+        assert os.stat(mnt / "later").st_ino not in first.values()
+        first["later"] = os.stat(mnt / "later").st_ino
+    extra = root / "extra"
+    extra.mkdir()
+    (extra / "x3").write_text("3")
+    st3 = Stack.existing([st.dirs[0], st.dirs[1], extra])
+    with st3.mounted(mnt, ["rw", "ro", "ro"], extra="persist_ino"):
+        got = inos(mnt)
+        assert {k: v for k, v in got.items() if k in first} == first
+        assert got["x3"] not in first.values()
+
+
+def test_persist_ino_needs_write_branch(root, mnt):
+    st = Stack(root, [{}, LOWER])
+    for extra, perms in [("persist_ino,noxino", ["rw", "ro"]), ("persist_ino", ["ro", "ro"]),
+                         (f"persist_ino,xino={root}/x", ["rw", "ro"])]:
+        r = util.fsmount(f"{st.br(perms)},{extra}")
+        assert r.errno == errno.EINVAL, extra
+        assert any("persist_ino" in m for m in r.messages), r.messages

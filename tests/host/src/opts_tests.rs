@@ -116,7 +116,15 @@ fn options() {
     assert_eq!(parse("xino", None), Err(OptError::MissingValue("xino")));
     assert_eq!(parse("noxino", None), Ok(Opt::NoXino));
     assert_eq!(parse("noxino", Some("1")), Err(OptError::UnexpectedValue("noxino")));
-    assert_eq!(parse("plink", None), Ok(Opt::NotYet("plink")));
+    assert_eq!(parse("plink", None), Ok(Opt::Plink(true)));
+    assert_eq!(parse("noplink", None), Ok(Opt::Plink(false)));
+    assert_eq!(parse("noplink", Some("1")), Err(OptError::UnexpectedValue("noplink")));
+    assert_eq!(parse("clean_plink", None), Ok(Opt::CleanPlink));
+    assert_eq!(parse("trunc_xino", None), Ok(Opt::TruncXino(true)));
+    assert_eq!(parse("notrunc_xino", None), Ok(Opt::TruncXino(false)));
+    assert_eq!(parse("persist_ino", None), Ok(Opt::PersistIno(true)));
+    assert_eq!(parse("nopersist_ino", None), Ok(Opt::PersistIno(false)));
+    assert_eq!(parse("persist_ino", Some("1")), Err(OptError::UnexpectedValue("persist_ino")));
     assert_eq!(parse("create", Some("mfs:60")), Ok(Opt::NotYet("create")));
     assert_eq!(parse("create", Some("pmfsrr:10:60")), Ok(Opt::NotYet("create")));
     assert!(parse("create", Some("bogus")).is_err());
