@@ -43,7 +43,7 @@ pub(crate) const DIR: &[u8] = b".wh..wh.plnk";
 /// One pseudo-linked file.
 pub(crate) struct Plink {
     /// The lower object; it pins the lower inode whose address keys the table.
-    _lower: ARef<LowerDentry>,
+    lower: ARef<LowerDentry>,
     /// `.wh..wh.plnk/<ino>.<copy's ino>`: a hard link of the copy.
     pub(crate) link: ARef<LowerDentry>,
     /// The union inode number.
@@ -152,7 +152,7 @@ impl Plinks {
         }
         op.link(copy)?;
         let plink = arc.write(Plink {
-            _lower: ARef::from(lower),
+            lower: ARef::from(lower),
             link: op.child_ref(),
             ino,
             left: AtomicU32::new(li.nlink() - 1),
@@ -220,8 +220,10 @@ const DT_UNKNOWN: u8 = 0;
 pub(crate) fn flush(root: &Dentry) {
     let sbi = root.sb().info();
     let Some(pl) = sbi.plinks.as_ref() else { return };
+    // The entries stay in the table during the walk: a lookup of a lower name
+    // that is not cached must still find the copy.
     let entries: KVec<Arc<Plink>> = {
-        let mut t = pl.table.lock();
+        let t = pl.table.lock();
         let mut v = KVec::new();
         for (_, p) in t.by_upper.iter() {
             if v.push(p.clone(), GFP_KERNEL).is_err() {
@@ -229,9 +231,6 @@ pub(crate) fn flush(root: &Dentry) {
                 return;
             }
         }
-        t.by_lower = RBTree::new();
-        t.by_upper = RBTree::new();
-        pl.count.store(0, Ordering::Relaxed);
         v
     };
     if entries.is_empty() {
@@ -239,6 +238,23 @@ pub(crate) fn flush(root: &Dentry) {
     }
     if let Err(e) = walk(sbi, root, &entries) {
         pr_warn!("plink: cannot turn every pseudo-link into hard links ({:?})\n", e);
+    }
+    {
+        let mut t = pl.table.lock();
+        for p in entries.iter() {
+            p.flushed.store(true, Ordering::Relaxed);
+            let keys = (p.lower.inode().map(|i| i.key()), p.link.inode().map(|i| i.key()));
+            if let Some(k) = keys.0 {
+                if t.by_lower.get(&k).is_some_and(|q| Arc::ptr_eq(q, p)) {
+                    drop(t.by_lower.remove(&k));
+                }
+            }
+            if let Some(k) = keys.1 {
+                if t.by_upper.get(&k).is_some_and(|q| Arc::ptr_eq(q, p)) && t.by_upper.remove(&k).is_some() {
+                    pl.count.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
     }
     let _c = crate::vfs::cred::CredGuard::new(&sbi.creator);
     let Ok(wb) = sbi.write_branch() else { return };
@@ -248,7 +264,6 @@ pub(crate) fn flush(root: &Dentry) {
     };
     let mut kept = 0u32;
     for p in entries.iter() {
-        p.flushed.store(true, Ordering::Relaxed);
         let alone = p.link.inode().is_none_or(|i| i.nlink() < 2);
         let res = if alone {
             Err(EBUSY)
