@@ -70,11 +70,11 @@ pub(crate) fn copy_up_name(d: &Dentry) -> Result<ARef<LowerDentry>> {
     copy_up_parents(d)?;
     let parent = d.parent_ref();
     let pup = parent.info().ok_or(EIO)?.upper().ok_or(EIO)?.clone();
-    let name = d.name_snapshot();
+    let name = d.name_copy()?;
     let sbi = inode.sb().info();
     let _c = CredGuard::new(&sbi.creator);
     let w = WriteAccess::new(&sbi.write_branch()?.mnt)?;
-    let op = DirOp::lookup(&w, &pup, name.as_bytes())?;
+    let op = DirOp::lookup(&w, &pup, &name)?;
     op.link(&data)?;
     let up = op.child_ref();
     dinfo.set_upper(up.clone());
@@ -135,12 +135,12 @@ fn copy_up_one(d: &Dentry, data: bool) -> Result<ARef<LowerDentry>> {
     }
     let parent = d.parent_ref();
     let pup = parent.info().ok_or(EIO)?.upper().ok_or(EIO)?.clone();
-    let name = d.name_snapshot();
+    let name = d.name_copy()?;
     let sbi = inode.sb().info();
     let src = dinfo.lowers().first().ok_or(EIO)?;
     let src_path = sbi.branch(src.bidx)?.mnt.path(&src.dentry);
     let plinks = sbi.plinks.as_ref().filter(|p| src.dentry.inode().is_some_and(|li| p.wanted(li)));
-    let (upper, pending) = build(sbi, &src_path, &pup, name.as_bytes(), data, inode.ino(), plinks)?;
+    let (upper, pending) = build(sbi, &src_path, &pup, &name, data, inode.ino(), plinks)?;
     dinfo.set_upper(upper.clone());
     info.set_upper(upper.clone());
     if let Some(ui) = upper.inode() {

@@ -85,12 +85,12 @@ pub(crate) fn decode(sb: &SuperBlock, w: &[u32], fh_type: i32) -> Result<ARef<De
             return Err(ESTALE);
         }
         let parent = cur.parent_ref();
-        names.push(cur.name_snapshot(), GFP_KERNEL)?;
+        names.push(cur.name_copy()?, GFP_KERNEL)?;
         cur = parent;
     }
     let mut d = ARef::from(sb.root());
     for n in names.iter().rev() {
-        d = d.lookup_child(n.as_bytes())?;
+        d = d.lookup_child(n)?;
         if d.inode().is_none() {
             return Err(ESTALE);
         }

@@ -172,38 +172,33 @@ unsafe impl AlwaysRefCounted for Dentry {
     }
 }
 
-/// A stable copy of a dentry's name (`take_dentry_name_snapshot`).
-pub(crate) struct NameSnapshot(bindings::name_snapshot);
-
-impl NameSnapshot {
-    /// Takes a snapshot of the name of `d` (`take_dentry_name_snapshot`).
-    ///
-    /// # Safety
-    ///
-    /// `d` is a valid dentry.
-    pub(crate) unsafe fn take(d: *mut bindings::dentry) -> Self {
-        let mut s = core::mem::MaybeUninit::<bindings::name_snapshot>::uninit();
-        // SAFETY: `d` is valid (contract); the helper initialises the snapshot.
-        unsafe {
-            bindings::take_dentry_name_snapshot(s.as_mut_ptr(), d);
-            NameSnapshot(s.assume_init())
-        }
-    }
-
-    /// The name.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        // SAFETY: a snapshot's name is valid until it is released in `Drop`.
-        unsafe {
-            let len = self.0.name.__bindgen_anon_1.__bindgen_anon_1.len;
-            core::slice::from_raw_parts(self.0.name.name, len as usize)
-        }
-    }
-}
-
-impl Drop for NameSnapshot {
-    fn drop(&mut self) {
-        // SAFETY: taken by `take_dentry_name_snapshot`, released once.
-        unsafe { bindings::release_dentry_name_snapshot(&mut self.0) };
+/// Copies the name of `d` (`take_dentry_name_snapshot`, so that a concurrent
+/// rename cannot tear it).
+///
+/// The snapshot never leaves this frame: for a short name, the snapshot's
+/// pointer points into the snapshot itself, so moving one would leave it
+/// pointing at the old place (and its release would then take that place for
+/// an external name's count).
+///
+/// # Safety
+///
+/// `d` is a valid dentry.
+pub(super) unsafe fn name_copy_of(d: *mut bindings::dentry) -> Result<KVec<u8>> {
+    let mut s = core::mem::MaybeUninit::<bindings::name_snapshot>::uninit();
+    let s = s.as_mut_ptr();
+    // SAFETY: `d` is valid (contract); the helper initialises `*s`, and `*s`
+    // stays in place until it is released below.
+    unsafe {
+        bindings::take_dentry_name_snapshot(s, d);
+        let len = (*s).name.__bindgen_anon_1.__bindgen_anon_1.len as usize;
+        let name = core::slice::from_raw_parts((*s).name.name, len);
+        let out = KVec::with_capacity(len, GFP_KERNEL).map(|mut v| {
+            // Cannot fail: the capacity is there.
+            let _ = v.extend_from_slice(name, GFP_KERNEL);
+            v
+        });
+        bindings::release_dentry_name_snapshot(s);
+        Ok(out?)
     }
 }
 
@@ -246,10 +241,10 @@ impl Dentry {
         unsafe { core::ptr::eq((*self.as_ptr()).d_parent, self.as_ptr()) }
     }
 
-    /// A stable copy of the name, safe to use while the dentry may be renamed.
-    pub(crate) fn name_snapshot(&self) -> NameSnapshot {
+    /// A copy of the name, taken so that a concurrent rename cannot tear it.
+    pub(crate) fn name_copy(&self) -> Result<KVec<u8>> {
         // SAFETY: the dentry is valid.
-        unsafe { NameSnapshot::take(self.as_ptr()) }
+        unsafe { name_copy_of(self.as_ptr()) }
     }
 
     /// The superblock.

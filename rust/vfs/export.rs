@@ -4,7 +4,7 @@
 //! one on a branch mount (`exportfs_encode_inode_fh`, `exportfs_decode_fh_raw`).
 
 use super::bindings;
-use super::dentry::{LowerDentry, NameSnapshot};
+use super::dentry::{name_copy_of, LowerDentry};
 use super::inode::{Inode, LowerInode};
 use super::ops::Table;
 use super::path::PrivateMount;
@@ -89,10 +89,10 @@ impl LowerDentry {
         unsafe { core::ptr::eq((*self.as_ptr()).d_parent, self.as_ptr()) }
     }
 
-    /// A stable copy of the name.
-    pub(crate) fn name_snapshot(&self) -> NameSnapshot {
-        // SAFETY: `NameSnapshot::take` only needs a valid dentry.
-        unsafe { NameSnapshot::take(self.as_ptr()) }
+    /// A copy of the name, taken so that a concurrent rename cannot tear it.
+    pub(crate) fn name_copy(&self) -> Result<KVec<u8>> {
+        // SAFETY: the dentry is valid.
+        unsafe { name_copy_of(self.as_ptr()) }
     }
 }
 
