@@ -19,6 +19,7 @@ PATTERNS = [
     r"refcount_t:", r"list_add corruption", r"list_del corruption", r"list corruption",
     r"rust_panic", r"panicked at",
     r"hung_task", r"blocked for more than", r"soft lockup",
+    r"unexpected fh type",                               # exportfs: a bad encode_fh result
 ]
 SPLAT = re.compile("|".join(PATTERNS))
 # Lines that match a pattern but report nothing (the command line has hung_task_panic=1).

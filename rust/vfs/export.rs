@@ -99,6 +99,12 @@ impl LowerDentry {
 unsafe extern "C" fn encode_fh(inode: *mut bindings::inode, fh: *mut u32, max_len: *mut c_int, _parent: *mut bindings::inode) -> c_int {
     // SAFETY: the VFS passes one of our live inodes.
     let inode = unsafe { Inode::from_raw(inode) };
+    // Every failure is `FILEID_INVALID`, which name_to_handle_at(2) reports as
+    // `EOVERFLOW` and nfsd as "cannot export", as overlayfs does: the VFS does not pass
+    // a negative errno from `encode_fh` on (it takes it for a type with flag bits).
+    // The failures are a handle longer than any (`EOVERFLOW`) and a branch filesystem
+    // without handles (`EOPNOTSUPP`); `*max_len` is left as the caller's, so a caller
+    // growing its buffer on `EOVERFLOW` sees no larger size to try.
     let Ok((words, len)) = crate::export::encode(inode) else {
         return FILEID_INVALID;
     };

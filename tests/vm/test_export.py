@@ -5,6 +5,7 @@ cookie in a new open, as an NFS server reads directories."""
 import ctypes
 import errno
 import os
+from pathlib import Path
 
 import pytest
 
@@ -20,8 +21,9 @@ class FileHandle(ctypes.Structure):
                 ("f_handle", ctypes.c_ubyte * MAX_HANDLE_SZ)]
 
 
-def handle_of(path):
-    fh = FileHandle(handle_bytes=MAX_HANDLE_SZ)
+def handle_of(path, fh=None):
+    """The handle of `path`; `fh`, if given, is the buffer (kept for a look after an error)."""
+    fh = fh or FileHandle(handle_bytes=MAX_HANDLE_SZ)
     mount_id = ctypes.c_int()
     if libc.name_to_handle_at(AT_FDCWD, os.fsencode(str(path)), ctypes.byref(fh),
                               ctypes.byref(mount_id), 0) != 0:
@@ -118,3 +120,26 @@ def test_readdir_resumed_from_cookies(root, mnt):
             cookie = batch[-1].off
         assert got == whole
         assert "l007" not in [n for n, _ in got] and len(got) == 2 + 150 + 149
+
+
+def test_branch_without_handles(root, mnt):
+    """A file on a branch filesystem without file handles (the VM's 9p root) has
+    none through the union either: EOVERFLOW, "cannot encode", as overlayfs answers for
+    such a layer, with no larger size to retry with; a file on the tmpfs write branch
+    above it still has one."""
+    lower = Path(__file__).resolve().parent             # on the 9p root in the VM
+    with pytest.raises(OSError) as e:
+        handle_of(lower / "test_export.py")
+    assert e.value.errno == errno.EOPNOTSUPP             # the premise: 9p has none
+    st = Stack.existing([root / "up", lower])
+    (root / "up").mkdir()
+    (root / "up" / "mine").write_text("mine")
+    with st.mounted(mnt, ["rw", "ro"]):
+        buf = FileHandle(handle_bytes=MAX_HANDLE_SZ)
+        with pytest.raises(OSError) as e:
+            handle_of(mnt / "test_export.py", buf)
+        assert e.value.errno == errno.EOVERFLOW
+        assert buf.handle_bytes <= MAX_HANDLE_SZ            # nothing bigger to retry with
+        fh = handle_of(mnt / "mine")
+        drop_caches()
+        assert read_handle(mnt, fh)[1] == "mine"
