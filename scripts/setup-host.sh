@@ -5,7 +5,10 @@
 
 PKGS="build-essential bc flex bison libelf-dev libssl-dev cpio kmod busybox-static
       qemu-system-x86 python3-venv clang-19 lld-19 llvm-19 libclang-19-dev
-      e2fsprogs xfsprogs btrfs-progs squashfs-tools attr acl python3-pytest"
+      e2fsprogs xfsprogs btrfs-progs squashfs-tools attr acl python3-pytest
+      nfs-kernel-server"
+# nfs-kernel-server: rpcbind, rpc.mountd, rpc.nfsd, exportfs and mount.nfs for the knfsd test
+# inside the VM (on a host run by systemd, apt starts its services; the tests do not need them).
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null |
           awk '$4 != "installed" {print $1}'; for p in $PKGS; do
           dpkg-query -W "$p" >/dev/null 2>&1 || echo "$p"; done)
