@@ -54,6 +54,7 @@ kuid_t rustaufs_current_fsuid(void) { return current_fsuid(); }
 kgid_t rustaufs_current_fsgid(void) { return current_fsgid(); }
 void rustaufs_do_delayed_call(struct delayed_call *call) { do_delayed_call(call); }
 bool rustaufs_signal_pending(void) { return fatal_signal_pending(current); }
+bool rustaufs_in_compat_syscall(void) { return in_compat_syscall(); }
 void rustaufs_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags) { vm_flags_clear(vma, flags); }
 size_t rustaufs_iov_iter_count(const struct iov_iter *i) { return iov_iter_count(i); }
 void rustaufs_posix_acl_release(struct posix_acl *acl) { posix_acl_release(acl); }

@@ -5,11 +5,14 @@
 //! On the first `getdents` (and again after a rewind to 0) the directories of the
 //! stack are read, top first, into one list: each name appears once, from the
 //! top-most branch that has it; names whited out by a branch above that one, and
-//! aufs's internal `.wh.*` names, are dropped. The list lives with the open file,
-//! so positions are list indices and stay valid for `telldir`/`seekdir`:
-//! position 0 is `.`, 1 is `..`, and `2 + i` is entry `i`.
+//! aufs's internal `.wh.*` names, are dropped. The list lives with the open file
+//! and is kept in position order: position 0 is `.`, 1 is `..`, and an entry's
+//! position comes from its name ([`crate::dirpos`]), so a saved position stays
+//! valid for `telldir`/`seekdir` and for a new open (knfsd) even when names were
+//! created or removed since.
 #![forbid(unsafe_code)]
 
+use crate::dirpos;
 use crate::inode::union_ino;
 use crate::stack::BIdx;
 use crate::sbinfo::SbInfo;
@@ -40,6 +43,8 @@ struct Entry {
     d_type: u8,
     /// The union inode number.
     ino: u64,
+    /// The position ([`dirpos`]); set once the listing is merged.
+    pos: i64,
 }
 
 /// A merged listing: names in one buffer, entries pointing into it.
@@ -94,6 +99,23 @@ impl Listing {
         self.entries = kept;
         Ok(())
     }
+
+    /// Gives each entry its position and puts the entries in position order.
+    fn place(&mut self, wide: bool) {
+        let names = &self.names;
+        let key = |off: u32, len: u16| &names[off as usize..off as usize + len as usize];
+        for e in self.entries.iter_mut() {
+            e.pos = dirpos::base(key(e.off, e.len), wide);
+        }
+        self.entries.sort_unstable_by(|a, b| a.pos.cmp(&b.pos).then(key(a.off, a.len).cmp(key(b.off, b.len))));
+        let mut nth = 0usize;
+        let mut prev = None;
+        for e in self.entries.iter_mut() {
+            nth = if prev == Some(e.pos) { nth + 1 } else { 0 };
+            prev = Some(e.pos);
+            e.pos = dirpos::with_index(e.pos, nth);
+        }
+    }
 }
 
 /// The state of one of our open directories.
@@ -121,7 +143,9 @@ pub(crate) fn release(file: &File) {
 
 fn read_listing(file: &File) -> Result<Listing> {
     let info = file.dentry().info().ok_or(EIO)?;
-    merged(file.inode_sb().info(), info)
+    let mut l = merged(file.inode_sb().info(), info)?;
+    l.place(!file.wants_32bit_positions());
+    Ok(l)
 }
 
 /// Reads the merged listing of the directory `info` describes.
@@ -151,7 +175,7 @@ fn merged(sbi: &SbInfo, info: &DentryInfo) -> Result<Listing> {
                 return Ok(());
             }
             let (off, len) = l.add_name(name)?;
-            l.entries.push(Entry { off, len, level, d_type: d_type as u8, ino }, GFP_KERNEL)?;
+            l.entries.push(Entry { off, len, level, d_type: d_type as u8, ino, pos: 0 }, GFP_KERNEL)?;
             Ok(())
         };
         read_lower_dir(&br.mnt.path(dir), &sbi.creator, &mut sink)?;
@@ -224,17 +248,21 @@ pub(crate) fn iterate(file: &File, mut ctx: Emitter<'_>) -> Result {
         }
         ctx.set_pos(ctx.pos() + 1);
     }
-    let start = usize::try_from(ctx.pos() - DOTS).map_err(|_| EINVAL)?;
+    // The first entry at or after the position: a saved position whose entry was
+    // removed since resumes at the next name.
+    let start = l.entries.partition_point(|e| e.pos < ctx.pos());
     for e in l.entries.iter().skip(start) {
         if !ctx.emit(l.name(e.off, e.len), e.ino, u32::from(e.d_type)) {
             break;
         }
-        ctx.set_pos(ctx.pos() + 1);
+        // The position after this entry, which `d_off` reports for it.
+        ctx.set_pos(e.pos + 1);
     }
     Ok(())
 }
 
-/// `->llseek` of a directory: positions are indices into the listing.
+/// `->llseek` of a directory: any position may be set; a read resumes at the
+/// first entry at or after it.
 pub(crate) fn llseek(file: &File, offset: i64, whence: i32) -> Result<i64> {
     let pos = match whence {
         0 => offset,

@@ -22,6 +22,9 @@
 mod acl;
 mod branch;
 mod copyup;
+// Shared with the host tests, as `opts`.
+#[allow(unreachable_pub)]
+mod dirpos;
 mod export;
 mod file;
 mod inode;

@@ -169,6 +169,20 @@ impl File {
         unsafe { (*self.as_ptr()).f_flags }
     }
 
+    /// Whether directory positions given to this file's user must fit in 32 bits:
+    /// knfsd asked for 32-bit cookies (NFSv2), or a compat (32-bit) task reads
+    /// it and nobody asked for 64-bit ones. The test ext4 makes for its hash
+    /// positions.
+    pub(crate) fn wants_32bit_positions(&self) -> bool {
+        // SAFETY: `f_mode` of a live file; knfsd sets these bits right after the
+        // open, before any read, so a read sees them.
+        let mode = unsafe { (*self.as_ptr()).f_mode };
+        // SAFETY: asks about the current task only.
+        let compat = unsafe { bindings::rustaufs_in_compat_syscall() };
+        mode & bindings::RUSTAUFS_FMODE_32BITHASH as u32 != 0
+            || (compat && mode & bindings::RUSTAUFS_FMODE_64BITHASH as u32 == 0)
+    }
+
     /// Marks our file as supporting `O_DIRECT` (from `->open`, before the VFS checks
     /// `O_DIRECT` against it).
     pub(crate) fn set_can_odirect(&self) {

@@ -24,6 +24,7 @@
 #include <linux/posix_acl_xattr.h>
 #include <linux/falloc.h>
 #include <linux/exportfs.h>
+#include <linux/compat.h>
 
 /* Flag macros, as enumerators bindgen can read. */
 enum {
@@ -34,6 +35,8 @@ enum {
 	RUSTAUFS_LOOKUP_RCU = LOOKUP_RCU,
 	RUSTAUFS_FMODE_NOWAIT = (__force int)FMODE_NOWAIT,
 	RUSTAUFS_FMODE_CAN_ODIRECT = (__force int)FMODE_CAN_ODIRECT,
+	RUSTAUFS_FMODE_32BITHASH = (__force int)FMODE_32BITHASH,
+	RUSTAUFS_FMODE_64BITHASH = (__force int)FMODE_64BITHASH,
 	RUSTAUFS_FS_REQUIRES_DEV = FS_REQUIRES_DEV,
 	RUSTAUFS_FILESYSTEM_MAX_STACK_DEPTH = FILESYSTEM_MAX_STACK_DEPTH,
 	RUSTAUFS_MAX_LFS_FILESIZE_SHIFT = 63,
@@ -107,6 +110,7 @@ kuid_t rustaufs_current_fsuid(void);
 kgid_t rustaufs_current_fsgid(void);
 void rustaufs_do_delayed_call(struct delayed_call *call);
 bool rustaufs_signal_pending(void);
+bool rustaufs_in_compat_syscall(void);
 void rustaufs_vm_flags_clear(struct vm_area_struct *vma, unsigned long flags);
 size_t rustaufs_iov_iter_count(const struct iov_iter *i);
 void rustaufs_posix_acl_release(struct posix_acl *acl);

@@ -252,6 +252,43 @@ def test_seek_to_saved_positions(big):
         os.close(fd)
 
 
+def test_positions_survive_changes(big):
+    """A position saved before names were created and removed (from every branch,
+    before and after it in the listing) resumes where it was, in the same open and
+    in a new one (as knfsd reads): nothing read already comes again, nothing that
+    was after it and is still there is missed; a new open no longer lists the
+    removed names (the same open may: POSIX leaves that open until a rewind)."""
+    mnt, want = big
+    fd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        head = getdents(fd, 2048)
+        cookie = head[-1].off
+        seen = set(names(head)) - {".", ".."}
+        rest = set(names(read_dir(fd, 4096)))
+        assert seen and len(rest) > 100 and not seen & rest
+        removed = set(sorted(seen)[::5]) | set(sorted(rest)[::5])
+        for n in removed:
+            os.unlink(mnt / n)                         # upper, lower (whiteout) or both
+        created = {f"new{i:03d}" for i in range(60)}
+        for n in created:
+            (mnt / n).write_text("new")
+        for reader in ("same open", "new open"):
+            rfd = fd if reader == "same open" else os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.lseek(rfd, cookie, os.SEEK_SET)
+                got = names(read_dir(rfd, 1024))
+            finally:
+                if rfd != fd:
+                    os.close(rfd)
+            assert len(got) == len(set(got)), reader
+            assert not set(got) & seen, reader                     # no repeats
+            assert rest - removed <= set(got) <= rest | created, reader   # no misses
+            if reader == "new open":
+                assert not set(got) & removed
+    finally:
+        os.close(fd)
+
+
 def test_positions_survive_drop_caches(big):
     mnt, want = big
     fd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)

@@ -9,7 +9,12 @@ pub mod opts;
 #[path = "../../../rust/whiteout.rs"]
 pub mod whiteout;
 
+#[path = "../../../rust/dirpos.rs"]
+pub mod dirpos;
+
 #[cfg(test)]
 mod opts_tests;
 #[cfg(test)]
 mod whiteout_tests;
+#[cfg(test)]
+mod dirpos_tests;
