@@ -40,7 +40,7 @@ clean() {
             \( -name '*.o' -o -name '*.ko' -o -name '*.mod' -o -name '*.mod.c' -o -name '.*.cmd' \
             -o -name modules.order -o -name Module.symvers \) -print0 | xargs -0 rm -f
     fi
-    rm -f "$TOP/rust/vfs/bindings_generated.rs"
+    rm -rf "$TOP/build/bindgen" "$TOP/rust/vfs/bindings_generated.rs"   # (the old place)
 }
 
 case ${1:-} in

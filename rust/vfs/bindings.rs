@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The C API: the kernel crate's bindings plus rustaufs's private bindgen output.
 //!
-//! `bindings_generated.rs` is produced by Kbuild from `helper.h`. Its items shadow the
+//! `build/bindgen/vfs_bindings.rs` is produced by Kbuild from `helper.h` (a build
+//! product, kept out of the source tree). Its items shadow the
 //! glob import, so `fs_context` and `fs_parameter` (opaque in the kernel crate) have
 //! their full definitions here; pointers to them are cast at the boundary. Nothing
 //! outside `rust/vfs/` imports this module.
@@ -22,4 +23,4 @@
 pub(crate) use kernel::bindings::*;
 use kernel::ffi;
 
-include!("bindings_generated.rs");
+include!("../../build/bindgen/vfs_bindings.rs");

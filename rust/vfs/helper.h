@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Input of rustaufs's private bindgen run (rust/vfs/bindings_generated.rs).
+ * Input of rustaufs's private bindgen run (build/bindgen/vfs_bindings.rs).
  *
  * It pulls in the headers that the kernel crate does not bind, and declares the
  * C glue of rust/glue.c: one-line wrappers of static inline functions and macros,
