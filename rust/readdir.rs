@@ -56,9 +56,14 @@ struct Listing {
     whiteouts: KVec<(u32, u16, u16)>,
 }
 
+/// The name at `off`, `len` in a listing's name buffer.
+fn name_in(names: &[u8], off: u32, len: u16) -> &[u8] {
+    &names[off as usize..off as usize + len as usize]
+}
+
 impl Listing {
     fn name(&self, off: u32, len: u16) -> &[u8] {
-        &self.names[off as usize..off as usize + len as usize]
+        name_in(&self.names, off, len)
     }
 
     fn add_name(&mut self, name: &[u8]) -> Result<(u32, u16)> {
@@ -72,7 +77,7 @@ impl Listing {
     /// whiteout above it hides it.
     fn merge(&mut self) -> Result {
         let names = &self.names;
-        let key = |off: u32, len: u16| &names[off as usize..off as usize + len as usize];
+        let key = |off: u32, len: u16| name_in(names, off, len);
         self.entries.sort_unstable_by(|a, b| key(a.off, a.len).cmp(key(b.off, b.len)).then(a.level.cmp(&b.level)));
         self.whiteouts.sort_unstable_by(|a, b| key(a.0, a.1).cmp(key(b.0, b.1)).then(a.2.cmp(&b.2)));
         let mut kept: KVec<Entry> = KVec::with_capacity(self.entries.len(), GFP_KERNEL)?;
@@ -103,7 +108,7 @@ impl Listing {
     /// Gives each entry its position and puts the entries in position order.
     fn place(&mut self, wide: bool) {
         let names = &self.names;
-        let key = |off: u32, len: u16| &names[off as usize..off as usize + len as usize];
+        let key = |off: u32, len: u16| name_in(names, off, len);
         for e in self.entries.iter_mut() {
             e.pos = dirpos::base(key(e.off, e.len), wide);
         }
