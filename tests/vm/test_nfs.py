@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import util
 from layers import WH, Stack, drop_caches, getdents, mnt, root  # noqa: F401  (fixtures)
 
 NFS_STATE = Path("/var/lib/nfs")
@@ -31,6 +32,13 @@ def quiet(*cmd):
     subprocess.run(cmd, capture_output=True, timeout=60)
 
 
+def unmount_quietly(target):
+    try:
+        util.umount(target)
+    except OSError:
+        pass
+
+
 @contextlib.contextmanager
 def nfs_exported(path: Path, client: Path, fsid: int = 77, extra: str = ""):
     """knfsd exporting `path` (rw, fsid=`fsid`: a union has no block device), mounted
@@ -39,12 +47,12 @@ def nfs_exported(path: Path, client: Path, fsid: int = 77, extra: str = ""):
         assert shutil.which(tool), f"{tool} missing: scripts/setup-host.sh installs nfs-kernel-server"
     started = []
     try:
-        run("mount", "-t", "tmpfs", "tmpfs", str(NFS_STATE))   # the root is read-only
-        started.append(lambda: quiet("umount", str(NFS_STATE)))
+        util.mount(NFS_STATE, None, "tmpfs", "tmpfs")          # the root is read-only
+        started.append(lambda: unmount_quietly(NFS_STATE))
         for f in ("etab", "rmtab"):
             (NFS_STATE / f).touch()
-        run("mount", "-t", "nfsd", "nfsd", str(NFSD_FS))
-        started.append(lambda: quiet("umount", str(NFSD_FS)))
+        util.mount(NFSD_FS, None, "nfsd", "nfsd")
+        started.append(lambda: unmount_quietly(NFSD_FS))
         run("rpcbind")
         started.append(lambda: quiet("pkill", "-x", "rpcbind"))
         run("exportfs", "-i", "-o",
@@ -55,9 +63,9 @@ def nfs_exported(path: Path, client: Path, fsid: int = 77, extra: str = ""):
         run("rpc.nfsd", "-N", "4", "2")
         started.append(lambda: quiet("rpc.nfsd", "0"))
         client.mkdir(exist_ok=True)
-        run("mount", "-t", "nfs", "-o", "vers=3,proto=tcp,nolock,noac,lookupcache=none" + extra,
-            f"127.0.0.1:{path}", str(client))
-        started.append(lambda: quiet("umount", str(client)))
+        util.mount(client, "vers=3,proto=tcp,nolock,noac,lookupcache=none" + extra, "nfs",
+                   f"127.0.0.1:{path}")
+        started.append(lambda: unmount_quietly(client))
         yield client
     finally:
         for undo in reversed(started):
